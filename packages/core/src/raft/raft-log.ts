@@ -1,0 +1,190 @@
+import { invariant } from '../errors.js';
+import type { LogStore } from '../storage.js';
+import type { Entry } from '../types.js';
+
+/** The subset of LogStore the protocol reads synchronously. */
+export type LogReader = Pick<LogStore, 'firstIndex' | 'lastIndex' | 'term' | 'entries'>;
+
+/**
+ * The protocol's view of the log: entries durable in the store, followed by an `unstable` suffix
+ * held in memory until the store reports it durable. As in etcd's raftLog, the unstable suffix
+ * shadows the store from `unstableOffset` on, so a conflicting suffix is replaced at once in the
+ * view while the store catches up.
+ */
+export class RaftLog {
+  private unstable: Entry[] = [];
+  /** Index of unstable[0]; everything below comes from the store. */
+  private unstableOffset: number;
+  /** How many of the unstable entries were already handed to the runtime for writing. */
+  private unstableHandedOut = 0;
+  /** Highest index known to be durable in the local store. */
+  persisted: number;
+  committed: number;
+  /** Highest index handed out for applying. */
+  applying: number;
+  /** Highest index the state machine has applied. */
+  applied: number;
+
+  constructor(
+    private readonly store: LogReader,
+    commit: number,
+    applied: number,
+  ) {
+    const last = store.lastIndex();
+    this.unstableOffset = last + 1;
+    this.persisted = last;
+    // The stored commit is a lower bound written alongside the log; never trust it past the log.
+    this.committed = Math.min(commit, last);
+    this.applied = Math.min(applied, this.committed);
+    this.applying = this.applied;
+    const first = store.firstIndex();
+    invariant(this.applied >= first - 1, () => `applied ${applied} below the snapshot at ${first - 1}`);
+  }
+
+  firstIndex(): number {
+    return this.store.firstIndex();
+  }
+
+  lastIndex(): number {
+    return this.unstable.length > 0 ? this.unstableOffset + this.unstable.length - 1 : this.store.lastIndex();
+  }
+
+  lastTerm(): number {
+    const term = this.term(this.lastIndex());
+    invariant(term !== undefined, 'the last entry has no term');
+    return term;
+  }
+
+  /** The term at `index`, or undefined if it is compacted or beyond the end. */
+  term(index: number): number | undefined {
+    if (index >= this.unstableOffset) {
+      const entry = this.unstable[index - this.unstableOffset];
+      return entry?.term;
+    }
+    if (index === 0) return 0;
+    return this.store.term(index);
+  }
+
+  matchTerm(index: number, term: number): boolean {
+    return this.term(index) === term;
+  }
+
+  /** Raft's up-to-date rule (§5.4.1): is (lastTerm, lastIndex) at least as current as ours? */
+  isUpToDate(lastIndex: number, lastTerm: number): boolean {
+    const ourTerm = this.lastTerm();
+    return lastTerm > ourTerm || (lastTerm === ourTerm && lastIndex >= this.lastIndex());
+  }
+
+  /**
+   * Entries in [lo, hi) up to about `maxBytes` of payload (always at least one when lo < hi).
+   * Reads the store below the unstable suffix and memory above it.
+   */
+  slice(lo: number, hi: number, maxBytes: number): Entry[] {
+    if (lo >= hi) return [];
+    invariant(hi <= this.lastIndex() + 1, () => `slice [${lo}, ${hi}) beyond last index ${this.lastIndex()}`);
+    const result: Entry[] = [];
+    let bytes = 0;
+    if (lo < this.unstableOffset) {
+      const stored = this.store.entries(lo, Math.min(hi, this.unstableOffset), maxBytes);
+      for (const entry of stored) {
+        result.push(entry);
+        bytes += entry.data.byteLength;
+      }
+      if (result.length < Math.min(hi, this.unstableOffset) - lo || bytes >= maxBytes) return result;
+    }
+    const from = Math.max(lo, this.unstableOffset) - this.unstableOffset;
+    const to = hi - this.unstableOffset;
+    for (let i = from; i < to; i++) {
+      const entry = this.unstable[i]!;
+      if (result.length > 0 && bytes + entry.data.byteLength > maxBytes) break;
+      result.push(entry);
+      bytes += entry.data.byteLength;
+    }
+    return result;
+  }
+
+  /**
+   * Appends entries after `entries[0].index - 1`, replacing any suffix from there. The caller has
+   * already checked that the entries do not conflict with committed ones.
+   */
+  append(entries: readonly Entry[]): void {
+    if (entries.length === 0) return;
+    const first = entries[0]!.index;
+    invariant(first > this.committed, () => `append at ${first} would overwrite committed ${this.committed}`);
+    invariant(first <= this.lastIndex() + 1, () => `append at ${first} leaves a gap after ${this.lastIndex()}`);
+    if (first === this.unstableOffset + this.unstable.length) {
+      for (const entry of entries) this.unstable.push(entry);
+    } else if (first <= this.unstableOffset) {
+      // Replaces everything from `first`, including entries the store holds.
+      this.unstable = entries.slice();
+      this.unstableOffset = first;
+      this.unstableHandedOut = 0;
+    } else {
+      const keep = first - this.unstableOffset;
+      this.unstable = this.unstable.slice(0, keep).concat(entries);
+      if (this.unstableHandedOut > keep) this.unstableHandedOut = keep;
+    }
+    if (this.persisted >= first) this.persisted = first - 1;
+  }
+
+  hasUnpersisted(): boolean {
+    return this.unstableHandedOut < this.unstable.length;
+  }
+
+  /** Unstable entries not yet handed out for writing; marks them handed out. */
+  takeUnpersisted(): Entry[] {
+    if (this.unstableHandedOut === this.unstable.length) return [];
+    const out = this.unstable.slice(this.unstableHandedOut);
+    this.unstableHandedOut = this.unstable.length;
+    return out;
+  }
+
+  /**
+   * The store made entries up to (index, term) durable. Ignored if that entry was replaced since
+   * (a later write carries the replacement).
+   */
+  stableTo(index: number, term: number): boolean {
+    if (this.term(index) !== term) return false;
+    if (index >= this.unstableOffset) {
+      const drop = index - this.unstableOffset + 1;
+      this.unstable = this.unstable.slice(drop);
+      this.unstableOffset = index + 1;
+      this.unstableHandedOut = Math.max(0, this.unstableHandedOut - drop);
+    }
+    if (index > this.persisted) this.persisted = index;
+    return true;
+  }
+
+  commitTo(index: number): boolean {
+    if (index <= this.committed) return false;
+    invariant(index <= this.lastIndex(), () => `commit ${index} beyond last index ${this.lastIndex()}`);
+    this.committed = index;
+    return true;
+  }
+
+  /** Committed entries not yet handed out for applying, up to `maxBytes`; marks them handed out. */
+  takeCommitted(maxBytes: number): Entry[] {
+    if (this.applying >= this.committed) return [];
+    const entries = this.slice(this.applying + 1, this.committed + 1, maxBytes);
+    if (entries.length > 0) this.applying = entries[entries.length - 1]!.index;
+    return entries;
+  }
+
+  appliedTo(index: number): void {
+    invariant(index <= this.applying, () => `applied ${index} beyond what was handed out (${this.applying})`);
+    if (index > this.applied) this.applied = index;
+  }
+
+  /**
+   * The highest index ≤ `index` whose term is ≤ `term` (the leader's side of fast backtracking,
+   * and the follower's hint). Stops at the first compacted index.
+   */
+  findConflictByTerm(index: number, term: number): number {
+    let i = Math.min(index, this.lastIndex());
+    for (; i > 0; i--) {
+      const t = this.term(i);
+      if (t === undefined || t <= term) break;
+    }
+    return i;
+  }
+}

@@ -1,0 +1,588 @@
+import {
+  BusyError,
+  ClosedError,
+  ConfigError,
+  FlotillaError,
+  LeadershipLostError,
+  NotLeaderError,
+  TimeoutError,
+} from '../errors.js';
+import { Raft, type RaftStatus, type Ready, type Role, type SoftState } from '../raft/raft.js';
+import type { ReadFailure } from '../raft/reads.js';
+import type { Command, StateMachine } from '../state-machine.js';
+import type { LogStore } from '../storage.js';
+import type { MessageReceiver, Transport } from '../transport.js';
+import { EntryType, type Entry, type Message, type NodeId } from '../types.js';
+import { DeadlineWheel } from './deadlines.js';
+import { TypedEmitter } from './events.js';
+import { resolveTuning, type RaftNodeTuning } from './options.js';
+import { realScheduler, type Scheduler } from './scheduler.js';
+
+export interface RaftNodeOptions<Result> extends Partial<RaftNodeTuning> {
+  readonly id: NodeId;
+  /** The voters of the cluster, by id (a record maps ids to addresses; only the ids matter here). */
+  readonly members: readonly NodeId[] | Readonly<Record<NodeId, string>>;
+  readonly stateMachine: StateMachine<Result>;
+  /** The node owns it from here on and closes it on close(). */
+  readonly storage: LogStore;
+  /** The node owns it from here on and closes it on close(). */
+  readonly transport: Transport;
+  /** Seed of randomized election timeouts (default: from the id and the clock). */
+  readonly seed?: number;
+  /** Time source; the simulator passes a virtual one. */
+  readonly scheduler?: Scheduler;
+}
+
+export interface ProposeResult<Result> {
+  readonly index: number;
+  readonly term: number;
+  readonly result: Result;
+}
+
+export interface ProposeOptions {
+  /** Fail with TimeoutError (outcome unknown) after this long. Default: proposalTimeoutMs. */
+  readonly timeoutMs?: number;
+}
+
+export type ReadConsistency = 'linearizable' | 'lease' | 'stale';
+
+export interface ReadOptions {
+  /** 'linearizable' (default): ReadIndex; 'lease': leader lease (needs leaseRead); 'stale': local state now. */
+  readonly consistency?: ReadConsistency;
+  readonly timeoutMs?: number;
+}
+
+export interface RaftNodeEvents {
+  /** Role, leader or term changed. */
+  stateChange: [SoftState];
+  /** The known leader changed ('' when none is known). */
+  leaderChange: [{ leader: NodeId; term: number }];
+  /** Commands up to `index` were applied to the state machine. */
+  applied: [index: number];
+  /** The node hit an error it cannot continue from (storage failure, state machine error) and stopped. */
+  error: [Error];
+}
+
+export interface NodeStatus extends RaftStatus {
+  readonly closed: boolean;
+}
+
+interface PendingProposal<Result> {
+  readonly term: number;
+  readonly count: number;
+  readonly results: Result[];
+  readonly resolve: (results: ProposeResult<Result>[]) => void;
+  readonly reject: (error: Error) => void;
+}
+
+interface PendingRead {
+  index: number;
+  readonly fn: () => unknown;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: Error) => void;
+}
+
+/**
+ * The runtime around the protocol core: owns the timers, hands each Ready to storage, transport and
+ * state machine in the order the Ready contract requires, and resolves proposals and reads.
+ * Everything that happens in one event-loop turn becomes one Ready: one write, one send per peer,
+ * one apply batch.
+ */
+export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
+  readonly id: NodeId;
+  private readonly raft: Raft;
+  private readonly tuning: RaftNodeTuning;
+  private readonly storage: LogStore;
+  private readonly transport: Transport;
+  private readonly stateMachine: StateMachine<Result>;
+  private readonly scheduler: Scheduler;
+
+  private scheduled = false;
+  private closed = false;
+  private failure: Error | undefined;
+  private stopTicker: (() => void) | undefined;
+  private readonly outbox = new Map<NodeId, Message[]>();
+  /** Settles after the latest write; acknowledgements wait on it. */
+  private lastWrite: Promise<void> = Promise.resolve();
+  private writesInFlight = 0;
+
+  private readonly proposals = new Map<number, PendingProposal<Result>>();
+  private readonly proposalDeadlines: DeadlineWheel;
+  private pendingProposalCount = 0;
+  private readonly reads = new Map<number, PendingRead>();
+  private readonly readDeadlines: DeadlineWheel;
+  /** Reads whose index is known, waiting for the state machine to reach it (sorted by index). */
+  private readsWaitingApply: number[] = [];
+  private nextReadId = 1;
+
+  private readonly applyQueue: (readonly Entry[])[] = [];
+  private applyBusy = false;
+  private applied = 0;
+  private activeProposal: { first: number; pending: PendingProposal<Result> } | undefined;
+
+  /** Opens the node: reads the storage, starts the transport and the timers. */
+  static async start<Result>(options: RaftNodeOptions<Result>): Promise<RaftNode<Result>> {
+    const node = new RaftNode(options);
+    await node.transport.start(node.receiver);
+    node.startTicker();
+    return node;
+  }
+
+  private constructor(options: RaftNodeOptions<Result>) {
+    super();
+    if (typeof options.id !== 'string' || options.id === '') throw new ConfigError('id', 'must be a non-empty string');
+    const members = Array.isArray(options.members) ? [...options.members] : Object.keys(options.members ?? {});
+    if (members.length === 0) throw new ConfigError('members', 'must name at least one voter');
+    if (new Set(members).size !== members.length) throw new ConfigError('members', 'names a member twice');
+    if (!options.stateMachine || typeof options.stateMachine.apply !== 'function') {
+      throw new ConfigError('stateMachine', 'must have an apply(commands) method');
+    }
+    if (!options.storage) throw new ConfigError('storage', 'is required (use MemoryStorage for a volatile node)');
+    if (!options.transport) throw new ConfigError('transport', 'is required');
+    const tuningInput: Partial<RaftNodeTuning> = {};
+    for (const key of Object.keys(options) as (keyof RaftNodeOptions<Result>)[]) {
+      if (['id', 'members', 'stateMachine', 'storage', 'transport', 'seed', 'scheduler'].includes(key)) continue;
+      (tuningInput as Record<string, unknown>)[key] = options[key];
+    }
+    this.scheduler = options.scheduler ?? realScheduler;
+    const seed = options.seed ?? (Math.floor(this.scheduler.now() * 1000) ^ hash(options.id)) >>> 0;
+    const { tuning, raft } = resolveTuning(options.id, seed, tuningInput);
+    this.id = options.id;
+    this.tuning = tuning;
+    this.storage = options.storage;
+    this.transport = options.transport;
+    this.stateMachine = options.stateMachine;
+    const initial = this.storage.initialState();
+    const config = initial.snapshot?.config ?? { voters: members, learners: [], outgoingVoters: [] };
+    this.raft = new Raft(raft, this.storage, initial, config);
+    this.applied = this.raft.log.applied;
+    this.proposalDeadlines = new DeadlineWheel(tuning.heartbeatIntervalMs);
+    this.readDeadlines = new DeadlineWheel(tuning.heartbeatIntervalMs);
+  }
+
+  // ------------------------------------------------------------------ public API
+
+  /**
+   * Replicates one command and resolves with its index, term and the state machine's result once
+   * it is applied here. Fails with NotLeaderError (carrying the leader), BusyError, TimeoutError
+   * (outcome unknown), LeadershipLostError (definitely not applied) or ClosedError.
+   */
+  async propose(command: Uint8Array, options?: ProposeOptions): Promise<ProposeResult<Result>> {
+    const [result] = await this.proposeBatch([command], options);
+    return result!;
+  }
+
+  /** Replicates several commands as consecutive entries, with one promise for all. */
+  proposeBatch(commands: readonly Uint8Array[], options?: ProposeOptions): Promise<ProposeResult<Result>[]> {
+    const refusal = this.refuseProposal(commands, options);
+    if (refusal) return Promise.reject(refusal);
+    let first: { index: number; term: number };
+    try {
+      first = this.raft.propose(commands);
+    } catch (error) {
+      if (error instanceof NotLeaderError) return Promise.reject(this.notLeader());
+      return Promise.reject(error as Error);
+    }
+    this.schedule();
+    return new Promise((resolve, reject) => {
+      this.proposals.set(first.index, { term: first.term, count: commands.length, results: [], resolve, reject });
+      this.pendingProposalCount += commands.length;
+      this.proposalDeadlines.add(this.scheduler.now() + (options?.timeoutMs ?? this.tuning.proposalTimeoutMs), first.index);
+    });
+  }
+
+  /**
+   * Runs `fn` against the local state machine at a point that reflects every write completed
+   * before the call (linearizable), or now (stale).
+   */
+  read<T>(fn: () => T, options?: ReadOptions): Promise<T> {
+    if (this.closed) return Promise.reject(this.failure ?? new ClosedError());
+    const consistency = options?.consistency ?? 'linearizable';
+    if (consistency === 'stale') {
+      try {
+        return Promise.resolve(fn());
+      } catch (error) {
+        return Promise.reject(error as Error);
+      }
+    }
+    if (consistency !== 'linearizable' && consistency !== 'lease') {
+      return Promise.reject(new TypeError(`consistency must be 'linearizable', 'lease' or 'stale', got ${String(consistency)}`));
+    }
+    if (consistency === 'lease' && !this.tuning.leaseRead) {
+      return Promise.reject(new ConfigError('leaseRead', "must be enabled for consistency: 'lease'"));
+    }
+    const timeoutMs = options?.timeoutMs ?? this.tuning.readTimeoutMs;
+    if (!(timeoutMs > 0)) return Promise.reject(new RangeError(`timeoutMs must be positive, got ${timeoutMs}`));
+    const requestId = this.nextReadId++;
+    return new Promise<T>((resolve, reject) => {
+      this.reads.set(requestId, { index: -1, fn, resolve: resolve as (value: unknown) => void, reject });
+      this.readDeadlines.add(this.scheduler.now() + timeoutMs, requestId);
+      this.raft.readIndex(requestId, consistency === 'lease');
+      this.schedule();
+    });
+  }
+
+  /** Hands leadership to `target` and resolves once it leads (or rejects on timeout). */
+  async transferLeadership(target: NodeId, options?: { timeoutMs?: number }): Promise<void> {
+    if (this.closed) throw this.failure ?? new ClosedError();
+    if (this.raft.role !== 'leader') throw this.notLeader();
+    this.raft.transferLeadership(target);
+    this.schedule();
+    const timeoutMs = options?.timeoutMs ?? this.tuning.electionTimeoutMs * 2;
+    await new Promise<void>((resolve, reject) => {
+      const done = (state: SoftState): void => {
+        if (state.leader !== target) return;
+        cancel();
+        this.off('stateChange', done);
+        resolve();
+      };
+      const cancel = this.scheduler.after(timeoutMs, () => {
+        this.off('stateChange', done);
+        reject(new TimeoutError(`leadership did not move to ${target} within ${timeoutMs} ms`, false));
+      });
+      this.on('stateChange', done);
+    });
+  }
+
+  /** Starts an election now. */
+  campaign(): void {
+    this.raft.campaign();
+    this.schedule();
+  }
+
+  get role(): Role {
+    return this.raft.role;
+  }
+
+  get leaderId(): NodeId | undefined {
+    return this.raft.leader || undefined;
+  }
+
+  get term(): number {
+    return this.raft.term;
+  }
+
+  status(): NodeStatus {
+    return { ...this.raft.status(), appliedIndex: this.applied, closed: this.closed };
+  }
+
+  /** Stops timers, fails what is pending with ClosedError, closes transport and storage. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.stopTicker?.();
+    this.failEverything(this.failure ?? new ClosedError('the node was closed'));
+    await this.transport.close().catch(() => undefined);
+    await this.lastWrite.catch(() => undefined);
+    await this.storage.close().catch(() => undefined);
+  }
+
+  // ------------------------------------------------------------------ the loop
+
+  private readonly receiver: MessageReceiver = {
+    receive: (messages) => {
+      if (this.closed) return;
+      for (const message of messages) {
+        if (message.to !== this.id) continue;
+        try {
+          this.raft.step(message);
+        } catch (error) {
+          this.fail(error as Error);
+          return;
+        }
+      }
+      this.schedule();
+    },
+    peerUnreachable: (peer) => {
+      if (this.closed) return;
+      this.raft.peerUnreachable(peer);
+    },
+  };
+
+  private startTicker(): void {
+    this.stopTicker = this.scheduler.every(this.tuning.heartbeatIntervalMs, () => this.onTick());
+  }
+
+  private onTick(): void {
+    if (this.closed) return;
+    this.raft.tick();
+    const now = this.scheduler.now();
+    this.proposalDeadlines.expire(now, (index) => {
+      const pending = this.proposals.get(index);
+      if (!pending) return;
+      this.proposals.delete(index);
+      this.pendingProposalCount -= pending.count;
+      pending.reject(new TimeoutError(`proposal at index ${index} did not complete in time; it may still commit`, true));
+    });
+    this.readDeadlines.expire(now, (requestId) => {
+      const read = this.reads.get(requestId);
+      if (!read) return;
+      this.reads.delete(requestId);
+      this.raft.forgetRead(requestId);
+      read.reject(new TimeoutError('read did not complete in time', false));
+    });
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.closed) return;
+    this.scheduled = true;
+    this.scheduler.defer(this.processReady);
+  }
+
+  private readonly processReady = (): void => {
+    this.scheduled = false;
+    if (this.closed) return;
+    try {
+      if (this.raft.hasReady()) this.handleReady(this.raft.ready());
+      this.flushOutbox();
+    } catch (error) {
+      this.fail(error as Error);
+    }
+  };
+
+  private handleReady(rd: Ready): void {
+    if (rd.softState) this.onSoftState(rd.softState);
+    this.queueMessages(rd.messages);
+    if (rd.hardState || rd.entries.length > 0) {
+      const last = rd.entries[rd.entries.length - 1];
+      const afterPersist = rd.messagesAfterPersist;
+      this.writesInFlight++;
+      const write = this.storage.write(rd.hardState, rd.entries);
+      this.lastWrite = write.then(
+        () => {
+          this.writesInFlight--;
+          if (this.closed) return;
+          if (last) this.raft.persisted(last.index, last.term);
+          this.queueMessages(afterPersist);
+          this.schedule();
+        },
+        (error: unknown) => {
+          this.writesInFlight--;
+          this.fail(new FlotillaError('STORAGE', `log write failed: ${(error as Error)?.message ?? String(error)}`, { cause: error }));
+        },
+      );
+    } else if (rd.messagesAfterPersist.length > 0) {
+      if (this.writesInFlight === 0) {
+        this.queueMessages(rd.messagesAfterPersist);
+      } else {
+        const afterPersist = rd.messagesAfterPersist;
+        this.lastWrite = this.lastWrite.then(() => {
+          if (this.closed) return;
+          this.queueMessages(afterPersist);
+          this.schedule();
+        });
+      }
+    }
+    if (rd.committed.length > 0) this.enqueueApply(rd.committed);
+    for (const state of rd.readStates) this.onReadIndex(state.requestId, state.index);
+    for (const failure of rd.readFailures) this.onReadFailure(failure);
+  }
+
+  private queueMessages(messages: readonly Message[]): void {
+    for (const message of messages) {
+      let queue = this.outbox.get(message.to);
+      if (!queue) this.outbox.set(message.to, (queue = []));
+      queue.push(message);
+    }
+  }
+
+  private flushOutbox(): void {
+    if (this.outbox.size === 0) return;
+    for (const [to, messages] of this.outbox) this.transport.send(to, messages);
+    this.outbox.clear();
+  }
+
+  private onSoftState(state: SoftState): void {
+    const previousLeader = this.lastLeader;
+    this.lastLeader = state.leader;
+    this.emit('stateChange', state);
+    if (state.leader !== previousLeader) this.emit('leaderChange', { leader: state.leader, term: state.term });
+  }
+  private lastLeader: NodeId = '';
+
+  // ------------------------------------------------------------------ apply
+
+  private enqueueApply(entries: readonly Entry[]): void {
+    this.applyQueue.push(entries);
+    if (!this.applyBusy) this.drainApply();
+  }
+
+  private drainApply(): void {
+    while (this.applyQueue.length > 0 && !this.closed) {
+      const batch = this.applyQueue.shift()!;
+      const commands: Command[] = [];
+      for (const entry of batch) {
+        if (entry.type === EntryType.Normal) commands.push({ index: entry.index, term: entry.term, data: entry.data });
+      }
+      let results: readonly Result[] | Promise<readonly Result[]>;
+      try {
+        results = commands.length > 0 ? this.stateMachine.apply(commands) : [];
+      } catch (error) {
+        this.fail(new FlotillaError('STATE_MACHINE', `state machine apply failed: ${(error as Error)?.message}`, { cause: error }));
+        return;
+      }
+      if (isPromise(results)) {
+        this.applyBusy = true;
+        results.then(
+          (resolved) => {
+            this.applyBusy = false;
+            if (this.closed) return;
+            this.finishApply(batch, resolved);
+            this.drainApply();
+            this.schedule();
+          },
+          (error: unknown) => {
+            this.fail(new FlotillaError('STATE_MACHINE', `state machine apply failed: ${(error as Error)?.message}`, { cause: error }));
+          },
+        );
+        return;
+      }
+      this.finishApply(batch, results);
+    }
+  }
+
+  private finishApply(batch: readonly Entry[], results: readonly Result[]): void {
+    let resultIndex = 0;
+    for (const entry of batch) {
+      const result = entry.type === EntryType.Normal ? results[resultIndex++] : undefined;
+      this.settleProposal(entry, result as Result);
+    }
+    if (resultIndex !== results.length) {
+      this.fail(new FlotillaError('STATE_MACHINE', `apply returned ${results.length} results for ${resultIndex} commands`));
+      return;
+    }
+    const last = batch[batch.length - 1]!.index;
+    this.applied = last;
+    this.raft.appliedTo(last);
+    this.releaseReads();
+    this.emit('applied', last);
+  }
+
+  private settleProposal(entry: Entry, result: Result): void {
+    let active = this.activeProposal;
+    if (!active) {
+      const pending = this.proposals.get(entry.index);
+      if (!pending) return;
+      active = this.activeProposal = { first: entry.index, pending };
+    }
+    const { first, pending } = active;
+    if (entry.term !== pending.term) {
+      // Our entry at this index was replaced by another leader's: it will never apply.
+      this.activeProposal = undefined;
+      this.proposals.delete(first);
+      this.pendingProposalCount -= pending.count;
+      pending.reject(new LeadershipLostError(`the entry at index ${entry.index} was replaced by another leader's; it was not applied`));
+      if (entry.index !== first) return;
+      return;
+    }
+    pending.results.push(result);
+    if (pending.results.length < pending.count) return;
+    this.activeProposal = undefined;
+    if (!this.proposals.delete(first)) return; // timed out meanwhile: nobody is waiting
+    this.pendingProposalCount -= pending.count;
+    pending.resolve(pending.results.map((value, i) => ({ index: first + i, term: pending.term, result: value })));
+  }
+
+  // ------------------------------------------------------------------ reads
+
+  private onReadIndex(requestId: number, index: number): void {
+    const read = this.reads.get(requestId);
+    if (!read) return;
+    read.index = index;
+    if (index <= this.applied) {
+      this.finishRead(requestId, read);
+      return;
+    }
+    const waiting = this.readsWaitingApply;
+    let at = waiting.length;
+    while (at > 0 && this.reads.get(waiting[at - 1]!)!.index > index) at--;
+    waiting.splice(at, 0, requestId);
+  }
+
+  private releaseReads(): void {
+    const waiting = this.readsWaitingApply;
+    let released = 0;
+    while (released < waiting.length) {
+      const requestId = waiting[released]!;
+      const read = this.reads.get(requestId);
+      if (read && read.index > this.applied) break;
+      released++;
+      if (read) this.finishRead(requestId, read);
+    }
+    if (released > 0) this.readsWaitingApply = waiting.slice(released);
+  }
+
+  private finishRead(requestId: number, read: PendingRead): void {
+    this.reads.delete(requestId);
+    try {
+      read.resolve(read.fn());
+    } catch (error) {
+      read.reject(error as Error);
+    }
+  }
+
+  private onReadFailure(failure: ReadFailure): void {
+    const read = this.reads.get(failure.requestId);
+    if (!read) return;
+    this.reads.delete(failure.requestId);
+    if (failure.reason === 'busy') read.reject(new BusyError('too many reads pending (maxPendingReads)'));
+    else if (failure.reason === 'not-leader') read.reject(this.notLeader(failure.leader));
+    else read.reject(new LeadershipLostError('leadership changed before the read could be confirmed; retry it'));
+  }
+
+  // ------------------------------------------------------------------ failures
+
+  private refuseProposal(commands: readonly Uint8Array[], options: ProposeOptions | undefined): Error | undefined {
+    if (this.closed) return this.failure ?? new ClosedError();
+    if (!Array.isArray(commands) || commands.length === 0) return new TypeError('commands must be a non-empty array');
+    for (const command of commands) {
+      if (!(command instanceof Uint8Array)) return new TypeError('every command must be a Uint8Array');
+      if (command.byteLength > this.tuning.maxCommandBytes) {
+        return new RangeError(`command of ${command.byteLength} bytes exceeds maxCommandBytes (${this.tuning.maxCommandBytes})`);
+      }
+    }
+    const timeoutMs = options?.timeoutMs;
+    if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && timeoutMs > 0)) {
+      return new RangeError(`timeoutMs must be a positive number, got ${String(timeoutMs)}`);
+    }
+    if (this.pendingProposalCount + commands.length > this.tuning.maxPendingProposals) {
+      return new BusyError(`${this.pendingProposalCount} proposals pending (limit maxPendingProposals = ${this.tuning.maxPendingProposals})`);
+    }
+    return undefined;
+  }
+
+  private notLeader(leader: NodeId = this.raft.leader): NotLeaderError {
+    return new NotLeaderError(leader || undefined, leader ? this.transport.addressOf?.(leader) : undefined);
+  }
+
+  private fail(error: Error): void {
+    if (this.closed) return;
+    this.failure = error;
+    this.emit('error', error);
+    void this.close();
+  }
+
+  private failEverything(error: Error): void {
+    for (const pending of this.proposals.values()) {
+      pending.reject(error instanceof ClosedError ? new ClosedError('the node closed before the proposal completed; it may still commit') : error);
+    }
+    this.proposals.clear();
+    this.pendingProposalCount = 0;
+    for (const read of this.reads.values()) read.reject(error);
+    this.reads.clear();
+    this.readsWaitingApply = [];
+    this.proposalDeadlines.clear();
+    this.readDeadlines.clear();
+  }
+}
+
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown })?.then === 'function';
+}
+
+function hash(text: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
+  return h >>> 0;
+}

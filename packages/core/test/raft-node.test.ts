@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  ConfigError,
+  MemoryNetwork,
+  MemoryStorage,
+  NotLeaderError,
+  RaftNode,
+  type Command,
+  type StateMachine,
+} from '../src/index.js';
+
+class Counter implements StateMachine<number> {
+  total = 0;
+  readonly seen: string[] = [];
+  apply(commands: readonly Command[]): number[] {
+    return commands.map((c) => {
+      this.seen.push(new TextDecoder().decode(c.data));
+      return ++this.total;
+    });
+  }
+}
+
+async function cluster(ids: string[]) {
+  const network = new MemoryNetwork();
+  const machines = new Map<string, Counter>();
+  const nodes = await Promise.all(
+    ids.map((id) => {
+      const sm = new Counter();
+      machines.set(id, sm);
+      return RaftNode.start({
+        id,
+        members: ids,
+        stateMachine: sm,
+        storage: new MemoryStorage(),
+        transport: network.transport(id),
+        electionTimeoutMs: 60,
+        heartbeatIntervalMs: 10,
+      });
+    }),
+  );
+  return { network, nodes, machines };
+}
+
+async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 3000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+test('three nodes elect a leader, commit proposals and apply them everywhere in order', async () => {
+  const { nodes, machines } = await cluster(['a', 'b', 'c']);
+  try {
+    const leader = await waitFor('a leader', () => nodes.find((n) => n.role === 'leader'));
+    const results = await Promise.all(['x', 'y', 'z'].map((s) => leader.propose(new TextEncoder().encode(s))));
+    assert.deepEqual(results.map((r) => r.result), [1, 2, 3]);
+    assert.ok(results.every((r, i) => i === 0 || r.index === results[i - 1]!.index + 1));
+    await waitFor('every node applied', () => [...machines.values()].every((m) => m.total === 3));
+    for (const m of machines.values()) assert.deepEqual(m.seen, ['x', 'y', 'z']);
+  } finally {
+    await Promise.all(nodes.map((n) => n.close()));
+  }
+});
+
+test('a follower refuses proposals with NotLeaderError naming the leader', async () => {
+  const { nodes } = await cluster(['a', 'b', 'c']);
+  try {
+    const leader = await waitFor('a leader', () => nodes.find((n) => n.role === 'leader'));
+    const follower = await waitFor('a follower that knows the leader', () =>
+      nodes.find((n) => n !== leader && n.leaderId === leader.id),
+    );
+    await assert.rejects(follower.propose(new Uint8Array([1])), (error: unknown) => {
+      assert.ok(error instanceof NotLeaderError);
+      assert.equal(error.leaderId, leader.id);
+      return true;
+    });
+  } finally {
+    await Promise.all(nodes.map((n) => n.close()));
+  }
+});
+
+test('linearizable reads on leader and follower see every write acknowledged before them', async () => {
+  const { nodes, machines } = await cluster(['a', 'b', 'c']);
+  try {
+    const leader = await waitFor('a leader', () => nodes.find((n) => n.role === 'leader'));
+    await leader.propose(new TextEncoder().encode('w1'));
+    await leader.propose(new TextEncoder().encode('w2'));
+    const follower = await waitFor('a follower that knows the leader', () =>
+      nodes.find((n) => n !== leader && n.leaderId === leader.id),
+    );
+    const onFollower = await follower.read(() => machines.get(follower.id)!.total);
+    const onLeader = await leader.read(() => machines.get(leader.id)!.total);
+    assert.equal(onFollower, 2);
+    assert.equal(onLeader, 2);
+  } finally {
+    await Promise.all(nodes.map((n) => n.close()));
+  }
+});
+
+test('bad options are refused with an error naming the field', async () => {
+  const network = new MemoryNetwork();
+  const base = { id: 'a', members: ['a'], stateMachine: new Counter(), storage: new MemoryStorage(), transport: network.transport('a') };
+  await assert.rejects(RaftNode.start({ ...base, electionTimeoutMs: 100, heartbeatIntervalMs: 50 }), (e: unknown) => {
+    assert.ok(e instanceof ConfigError);
+    assert.equal(e.field, 'electionTimeoutMs');
+    return true;
+  });
+  await assert.rejects(RaftNode.start({ ...base, heartbeatIntervalMs: -1 }), (e: unknown) => e instanceof ConfigError && e.field === 'heartbeatIntervalMs');
+  await assert.rejects(RaftNode.start({ ...base, members: [] }), (e: unknown) => e instanceof ConfigError && e.field === 'members');
+  await assert.rejects(RaftNode.start({ ...base, leaseRead: true, checkQuorum: false }), (e: unknown) => e instanceof ConfigError && e.field === 'leaseRead');
+});
+
+test('a single-node cluster elects itself and commits on its own write', async () => {
+  const network = new MemoryNetwork();
+  const sm = new Counter();
+  const node = await RaftNode.start({ id: 'solo', members: ['solo'], stateMachine: sm, storage: new MemoryStorage(), transport: network.transport('solo'), electionTimeoutMs: 30, heartbeatIntervalMs: 10 });
+  try {
+    await waitFor('leadership', () => node.role === 'leader');
+    const r = await node.propose(new Uint8Array([7]));
+    assert.equal(r.result, 1);
+    assert.equal(await node.read(() => sm.total), 1);
+  } finally {
+    await node.close();
+  }
+});
