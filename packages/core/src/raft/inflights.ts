@@ -60,6 +60,12 @@ export class Inflights {
     }
   }
 
+  /** Frees the oldest message (it was probably lost). */
+  freeFirst(): void {
+    if (this.count === 0) return;
+    this.freeLE(this.lastIndexes[this.start]!);
+  }
+
   reset(): void {
     this.start = 0;
     this.count = 0;

@@ -672,6 +672,10 @@ export class Raft {
     if (!pr) return;
     pr.recentActive = true;
     pr.probeSent = false;
+    // The follower is alive but the window is full: messages were probably lost (a crash, a
+    // partition). Let one more append out; if the follower lacks what it needs, it rejects and
+    // we fall back to probing. Without this the window stays full forever.
+    if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirst();
     if (pr.match < this.log.lastIndex() || pr.sentCommit < this.log.committed) this.dirtyPeers.add(m.from);
     this.reads.acknowledge(this, m.from, m.context);
   }

@@ -262,6 +262,11 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
     return this.raft.term;
   }
 
+  /** The term of the entry at `index` in this node's log, or undefined if it holds none there. */
+  termAt(index: number): number | undefined {
+    return this.raft.log.term(index);
+  }
+
   status(): NodeStatus {
     return { ...this.raft.status(), appliedIndex: this.applied, closed: this.closed };
   }

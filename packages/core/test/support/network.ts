@@ -1,8 +1,9 @@
 import { MemoryLog } from '../../src/memory/memory-log.js';
 import { DEFAULT_RAFT_OPTIONS, type RaftOptions } from '../../src/raft/options.js';
 import { Raft, type Ready } from '../../src/raft/raft.js';
+import { SeededRandom, seedFrom } from '../../src/raft/random.js';
 import type { ReadFailure, ReadState } from '../../src/raft/reads.js';
-import { EMPTY_HARD_STATE, type Entry, type HardState, type Message, type NodeId } from '../../src/types.js';
+import { EMPTY_HARD_STATE, EntryType, type Entry, type HardState, type Message, type NodeId } from '../../src/types.js';
 
 /** One node of a scenario: a Raft over a synchronous in-memory disk. */
 export class TestNode {
@@ -23,11 +24,18 @@ export class TestNode {
 
   private boot(): Raft {
     return new Raft(
-      { ...DEFAULT_RAFT_OPTIONS, id: this.id, seed: this.id.charCodeAt(this.id.length - 1), ...this.options },
+      { ...DEFAULT_RAFT_OPTIONS, ...this.options, id: this.id, seed: seedFrom(this.id, this.options.seed ?? 0) },
       this.disk,
       { hardState: this.hardState, snapshot: undefined },
       { voters: this.voters, learners: [], outgoingVoters: [] },
     );
+  }
+
+  /** Replaces what is on disk (before the scenario starts) and restarts from it. */
+  preload(entries: { index: number; term: number }[], hardState: HardState): void {
+    this.disk.append(entries.map((e) => ({ ...e, type: EntryType.Normal, data: new TextEncoder().encode(`${e.term}/${e.index}`) })));
+    this.hardState = hardState;
+    this.restart();
   }
 
   /** Restarts from what is on disk (everything here is durable at once). */
@@ -69,6 +77,8 @@ export class Network {
   readonly delivered: Message[] = [];
   /** A filter that may drop or inspect messages before delivery. */
   filter: ((m: Message) => boolean) | undefined;
+  /** When set, each round's messages are shuffled and some are delivered twice. */
+  chaos: { random: SeededRandom; duplicateRate: number } | undefined;
 
   constructor(ids: NodeId[], options: Partial<RaftOptions> = {}) {
     for (const id of ids) this.nodes.set(id, new TestNode(id, ids, options));
@@ -103,6 +113,14 @@ export class Network {
       const inFlight: Message[] = [];
       for (const node of this.nodes.values()) inFlight.push(...node.process());
       if (inFlight.length === 0) return;
+      if (this.chaos) {
+        const { random, duplicateRate } = this.chaos;
+        for (const m of [...inFlight]) if (random.chance(duplicateRate)) inFlight.push(m);
+        for (let i = inFlight.length - 1; i > 0; i--) {
+          const j = random.int(0, i + 1);
+          [inFlight[i], inFlight[j]] = [inFlight[j]!, inFlight[i]!];
+        }
+      }
       for (const m of inFlight) this.deliver(m);
     }
     throw new Error(`network did not settle within ${maxRounds} rounds`);
@@ -145,6 +163,13 @@ export class Network {
     return result;
   }
 }
+
+/** Entries for preload: `count` entries of `term` starting at `from`. */
+export function run(from: number, count: number, term: number): { index: number; term: number }[] {
+  return Array.from({ length: count }, (_, i) => ({ index: from + i, term }));
+}
+
+export { SeededRandom };
 
 export function text(entry: Entry): string {
   return new TextDecoder().decode(entry.data);

@@ -1,0 +1,109 @@
+import { ClosedError } from '../errors.js';
+import { MemoryLog } from '../memory/memory-log.js';
+import type { SeededRandom } from '../raft/random.js';
+import type { InitialState, LogStore } from '../storage.js';
+import { EMPTY_HARD_STATE, type Entry, type HardState, type SnapshotMeta } from '../types.js';
+import type { EventQueue } from './event-queue.js';
+
+/** What survives a crash: the durable log and hard state of one simulated node. */
+export class DiskState {
+  readonly log = new MemoryLog();
+  hardState: HardState = EMPTY_HARD_STATE;
+  snapshot: SnapshotMeta | undefined;
+  /** Virtual write latency in ms, [min, max). The simulator raises it to model a slow disk. */
+  latencyMs: [number, number] = [0.05, 0.3];
+  /** Called with each batch made durable, for the Log Matching check. */
+  onDurable: ((entries: readonly Entry[], log: MemoryLog) => void) | undefined;
+}
+
+interface PendingWrite {
+  readonly hardState: HardState | undefined;
+  readonly entries: readonly Entry[];
+  readonly resolve: () => void;
+}
+
+/**
+ * A LogStore over a DiskState whose writes become durable after a virtual delay, in order. A crash
+ * (`crash()`) loses every write not yet durable, except possibly a prefix of the oldest one's
+ * entries (a torn batch: never acknowledged, so harmless, but it must not confuse recovery).
+ */
+export class SimDisk implements LogStore {
+  private readonly pending: PendingWrite[] = [];
+  private lastCompletion = 0;
+  private dead = false;
+
+  constructor(
+    private readonly state: DiskState,
+    private readonly queue: EventQueue,
+    private readonly random: SeededRandom,
+  ) {}
+
+  initialState(): InitialState {
+    return { hardState: this.state.hardState, snapshot: this.state.snapshot };
+  }
+
+  firstIndex(): number {
+    return this.state.log.firstIndex();
+  }
+
+  lastIndex(): number {
+    return this.state.log.lastIndex();
+  }
+
+  term(index: number): number | undefined {
+    return this.state.log.term(index);
+  }
+
+  entries(lo: number, hi: number, maxBytes: number): Entry[] {
+    return this.state.log.entries(lo, hi, maxBytes);
+  }
+
+  write(hardState: HardState | undefined, entries: readonly Entry[]): Promise<void> {
+    if (this.dead) return Promise.reject(new ClosedError('the disk is gone'));
+    return new Promise((resolve) => {
+      const write = { hardState, entries, resolve };
+      this.pending.push(write);
+      const [min, max] = this.state.latencyMs;
+      const done = Math.max(this.lastCompletion, this.queue.now + min + this.random.next() * (max - min));
+      this.lastCompletion = done;
+      this.queue.at(done, () => this.complete(write));
+    });
+  }
+
+  private complete(write: PendingWrite): void {
+    if (this.dead || this.pending[0] !== write) return;
+    this.pending.shift();
+    this.state.log.append(write.entries);
+    if (write.hardState) this.state.hardState = write.hardState;
+    if (write.entries.length > 0) this.state.onDurable?.(write.entries, this.state.log);
+    write.resolve();
+  }
+
+  /** The process died: in-flight writes are lost (the oldest may leave a prefix of its entries). */
+  crash(): void {
+    if (this.dead) return;
+    this.dead = true;
+    const oldest = this.pending[0];
+    if (oldest && oldest.entries.length > 0 && this.random.chance(0.5)) {
+      const kept = oldest.entries.slice(0, this.random.int(0, oldest.entries.length + 1));
+      if (kept.length > 0) {
+        this.state.log.append(kept);
+        this.state.onDurable?.(kept, this.state.log);
+      }
+    }
+    this.pending.length = 0;
+  }
+
+  async compact(index: number): Promise<void> {
+    this.state.log.compact(index);
+  }
+
+  async reset(snapshot: SnapshotMeta): Promise<void> {
+    this.state.log.reset(snapshot);
+    this.state.snapshot = snapshot;
+  }
+
+  async close(): Promise<void> {
+    this.dead = true;
+  }
+}
