@@ -20,6 +20,8 @@ export class Progress {
   recentActive = false;
   /** The commit index last sent to this follower (to avoid commit-only messages it does not need). */
   sentCommit = 0;
+  /** Send an append even with nothing new, as a probe (the follower answered a heartbeat but lags). */
+  probeWanted = false;
   readonly inflights: Inflights;
 
   constructor(next: number, maxInflightMessages: number, maxInflightBytes: number) {

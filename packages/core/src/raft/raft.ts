@@ -676,7 +676,14 @@ export class Raft {
     // partition). Let one more append out; if the follower lacks what it needs, it rejects and
     // we fall back to probing. Without this the window stays full forever.
     if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirst();
-    if (pr.match < this.log.lastIndex() || pr.sentCommit < this.log.committed) this.dirtyPeers.add(m.from);
+    if (pr.match < this.log.lastIndex()) {
+      // It lags although everything was sent: what was sent may be lost. An append at next - 1
+      // either gets acknowledged or rejected, and a rejection puts it back into probing.
+      pr.probeWanted = true;
+      this.dirtyPeers.add(m.from);
+    } else if (pr.sentCommit < this.log.committed) {
+      this.dirtyPeers.add(m.from);
+    }
     this.reads.acknowledge(this, m.from, m.context);
   }
 
@@ -745,10 +752,11 @@ export class Raft {
       sent = true;
       if (pr.state === 'probe') break;
     }
-    if (!sent && pr.sentCommit < this.log.committed && pr.match >= pr.sentCommit && !pr.paused()) {
-      // Nothing new to send, but the follower does not know the commit index yet.
+    if (!sent && (pr.probeWanted || pr.sentCommit < this.log.committed) && !pr.paused()) {
+      // Nothing new to send, but the follower lags or does not know the commit index yet.
       this.sendAppend(to, pr, last);
     }
+    pr.probeWanted = false;
   }
 
   private sendAppend(to: NodeId, pr: Progress, last: number): void {
