@@ -1,0 +1,25 @@
+import { existsSync } from 'node:fs';
+import { runCoreBenchmarks } from './core/index.js';
+import { runSimulation } from './sim.js';
+
+/**
+ * `pnpm bench [-- --quick] [--only core,storage,transport,sim]`: the benchmark suite. Every figure
+ * is printed next to a baseline measured in the same run.
+ */
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const onlyArg = args.indexOf('--only');
+const only = onlyArg >= 0 ? new Set((args[onlyArg + 1] ?? '').split(',')) : undefined;
+const wanted = (name: string): boolean => !only || only.has(name);
+
+console.log(`Flotilla benchmarks${quick ? ' (quick)' : ''}: node ${process.version}, ${process.platform}/${process.arch}`);
+if (wanted('core')) await runCoreBenchmarks({ quick });
+for (const suite of ['storage', 'transport'] as const) {
+  if (!wanted(suite)) continue;
+  const path = new URL(`./${suite}/index.ts`, import.meta.url);
+  if (!existsSync(path)) continue;
+  const module = (await import(path.href)) as Record<string, (o: { quick: boolean }) => Promise<void>>;
+  const run = module[`run${suite[0]!.toUpperCase()}${suite.slice(1)}Benchmarks`];
+  if (run) await run({ quick });
+}
+if (wanted('sim')) await runSimulation({ quick });

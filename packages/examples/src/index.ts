@@ -1,0 +1,1 @@
+export { main as quickstart } from './quickstart.js';
