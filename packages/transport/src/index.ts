@@ -1,0 +1,1 @@
+export * as wire from './generated/frame_generated.js';

@@ -1,0 +1,131 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import * as flatbuffers from 'flatbuffers';
+import { MessageType } from '@flotilla/core';
+import type { Message } from '@flotilla/core';
+import { decodeFrame, encodeFrame, FrameError } from '../src/codec.js';
+import { Body, Frame } from '../src/generated/frame_generated.js';
+import { CLUSTER, FROM, messageArb, plain, TO } from './arbitraries.js';
+
+test('the union tags equal core MessageType codes', () => {
+  for (const [name, code] of Object.entries(MessageType)) {
+    assert.equal((Body as unknown as Record<string, number>)[name], code, name);
+  }
+});
+
+test('every message type round-trips (property)', () => {
+  const builder = new flatbuffers.Builder(64);
+  fc.assert(
+    fc.property(fc.array(messageArb, { minLength: 1, maxLength: 8 }), (messages) => {
+      const bytes = encodeFrame(CLUSTER, FROM, TO, messages, builder).slice();
+      const frame = decodeFrame(bytes, { clusterId: CLUSTER, from: FROM, to: TO });
+      assert.equal(frame.clusterId, CLUSTER);
+      assert.deepStrictEqual(plain(frame.messages), plain(messages));
+    }),
+    { numRuns: 600 },
+  );
+});
+
+test('each message type is covered by the generator', () => {
+  const seen = new Set<number>();
+  fc.assert(fc.property(messageArb, (m) => { seen.add(m.type); }), { numRuns: 2000 });
+  assert.equal(seen.size, 15);
+});
+
+test('generated accessors read what the encoder wrote', () => {
+  fc.assert(
+    fc.property(fc.array(messageArb, { maxLength: 4 }), (messages) => {
+      const bytes = encodeFrame(CLUSTER, FROM, TO, messages).slice();
+      const bb = new flatbuffers.ByteBuffer(bytes);
+      assert.ok(Frame.bufferHasIdentifier(bb));
+      const frame = Frame.getRootAsFrame(bb);
+      assert.equal(frame.clusterId(), CLUSTER);
+      assert.equal(frame.from(), FROM);
+      assert.equal(frame.to(), TO);
+      assert.equal(frame.messagesLength(), messages.length);
+      for (let i = 0; i < messages.length; i++) {
+        const m = frame.messages(i)!;
+        assert.equal(m.bodyType(), messages[i]!.type);
+      }
+    }),
+    { numRuns: 200 },
+  );
+});
+
+test('entry data are zero-copy views of the frame buffer', () => {
+  const data = new Uint8Array(128).fill(7);
+  const m: Message = {
+    type: MessageType.Append, from: FROM, to: TO, term: 3, prevIndex: 10, prevTerm: 2, commit: 9,
+    entries: [{ index: 11, term: 3, type: 0, data }, { index: 12, term: 3, type: 0, data }],
+  };
+  const bytes = encodeFrame(CLUSTER, FROM, TO, [m]).slice();
+  const frame = decodeFrame(bytes);
+  const decoded = frame.messages[0]!;
+  assert.equal(decoded.type, MessageType.Append);
+  if (decoded.type !== MessageType.Append) return;
+  assert.equal(decoded.entries[1]!.data.buffer, bytes.buffer);
+});
+
+test('uint64 above 2^53 - 1 is rejected', () => {
+  const m: Message = { type: MessageType.TimeoutNow, from: FROM, to: TO, term: 0x1234 };
+  const bytes = encodeFrame(CLUSTER, FROM, TO, [m]).slice();
+  // find the term (0x1234 little-endian) and set its high word above 2^21
+  const at = Buffer.from(bytes).indexOf(Buffer.from([0x34, 0x12, 0, 0, 0, 0, 0, 0]));
+  assert.ok(at > 0);
+  bytes[at + 7] = 0x01;
+  assert.throws(() => decodeFrame(bytes), (e: unknown) => e instanceof FrameError && e.reason === 'out-of-range');
+});
+
+test('the encoder refuses numbers that cannot go on the wire', () => {
+  for (const term of [-1, 1.5, 2 ** 53, Number.NaN]) {
+    assert.throws(() => encodeFrame(CLUSTER, FROM, TO, [{ type: MessageType.TimeoutNow, from: FROM, to: TO, term }]), RangeError);
+  }
+});
+
+test('frames for another cluster, node or sender are rejected', () => {
+  const bytes = encodeFrame(CLUSTER, FROM, TO, [{ type: MessageType.TimeoutNow, from: FROM, to: TO, term: 1 }]).slice();
+  const reason = (expect: Parameters<typeof decodeFrame>[1]) => {
+    try { decodeFrame(bytes, expect); return 'ok'; } catch (e) { return (e as FrameError).reason; }
+  };
+  assert.equal(reason({ clusterId: 'other' }), 'wrong-cluster');
+  assert.equal(reason({ to: 'node-c' }), 'wrong-recipient');
+  assert.equal(reason({ from: 'node-c' }), 'wrong-sender');
+  assert.equal(reason({ maxFrameBytes: 16 }), 'oversized');
+  assert.equal(reason({ clusterId: CLUSTER, from: FROM, to: TO }), 'ok');
+});
+
+test('every truncation of a valid frame is rejected with a FrameError', () => {
+  fc.assert(
+    fc.property(fc.array(messageArb, { minLength: 1, maxLength: 4 }), (messages) => {
+      const bytes = encodeFrame(CLUSTER, FROM, TO, messages).slice();
+      for (let cut = 0; cut < bytes.length; cut += Math.max(1, bytes.length >> 6)) {
+        try {
+          decodeFrame(bytes.subarray(0, cut));
+        } catch (e) {
+          assert.ok(e instanceof FrameError, String(e));
+        }
+      }
+    }),
+    { numRuns: 100 },
+  );
+});
+
+test('random mutations never throw anything but FrameError', () => {
+  fc.assert(
+    fc.property(
+      fc.array(messageArb, { minLength: 1, maxLength: 4 }),
+      fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 }),
+      (messages, flips) => {
+        const bytes = encodeFrame(CLUSTER, FROM, TO, messages).slice();
+        for (const [at, value] of flips) bytes[at % bytes.length] = value;
+        try {
+          decodeFrame(bytes);
+        } catch (e) {
+          assert.ok(e instanceof FrameError, String(e));
+        }
+      },
+    ),
+    { numRuns: 1000 },
+  );
+});
