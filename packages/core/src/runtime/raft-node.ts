@@ -101,6 +101,10 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
   private closed = false;
   private failure: Error | undefined;
   private stopTicker: (() => void) | undefined;
+  /** Ticks follow the monotonic clock, not the timer's firings: see catchUpTicks(). */
+  private tickOrigin = 0;
+  private ticksDone = 0;
+  private maxCatchUpTicks = 0;
   private readonly outbox = new Map<NodeId, Message[]>();
   /** Settles after the latest write; acknowledgements wait on it. */
   private lastWrite: Promise<void> = Promise.resolve();
@@ -217,6 +221,7 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
     return new Promise<T>((resolve, reject) => {
       this.reads.set(requestId, { index: -1, fn, resolve: resolve as (value: unknown) => void, reject });
       this.readDeadlines.add(this.scheduler.now() + timeoutMs, requestId);
+      if (consistency === 'lease') this.catchUpTicks();
       this.raft.readIndex(requestId, consistency === 'lease');
       this.schedule();
     });
@@ -305,12 +310,33 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
   };
 
   private startTicker(): void {
+    this.tickOrigin = this.scheduler.now();
+    this.maxCatchUpTicks = 2 * Math.floor(this.tuning.electionTimeoutMs / this.tuning.heartbeatIntervalMs) + 1;
     this.stopTicker = this.scheduler.every(this.tuning.heartbeatIntervalMs, () => this.onTick());
+  }
+
+  /**
+   * Runs the ticks due by the monotonic clock. After a pause (SIGSTOP, a long GC, a blocked
+   * event loop) a timer fires once, not once per missed interval; counting firings would let a
+   * paused leader wake up believing its lease still holds. Catching up (bounded: enough to expire
+   * every election and lease timer) makes it step down or re-confirm first.
+   */
+  private catchUpTicks(): void {
+    const due = Math.floor((this.scheduler.now() - this.tickOrigin) / this.tuning.heartbeatIntervalMs);
+    let missing = due - this.ticksDone;
+    if (missing > this.maxCatchUpTicks) {
+      this.ticksDone += missing - this.maxCatchUpTicks;
+      missing = this.maxCatchUpTicks;
+    }
+    for (; missing > 0; missing--) {
+      this.ticksDone++;
+      this.raft.tick();
+    }
   }
 
   private onTick(): void {
     if (this.closed) return;
-    this.raft.tick();
+    this.catchUpTicks();
     const now = this.scheduler.now();
     this.proposalDeadlines.expire(now, (index) => {
       const pending = this.proposals.get(index);

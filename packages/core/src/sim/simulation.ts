@@ -119,6 +119,7 @@ class SimNode {
       proposalTimeoutMs: 3000,
       readTimeoutMs: 3000,
       maxInflightMessages: 8,
+      leaseRead: true,
       maxAppendBytes: 256,
     });
     node.on('stateChange', (state) => {
@@ -307,9 +308,10 @@ export class Simulation {
     const floor = this.maxAckedIndex;
     const sm = target.sm!;
     this.stats.reads++;
-    target.node!.read(() => sm.lastApplied).then(
+    const consistency = this.random.chance(0.5) ? 'lease' : 'linearizable';
+    target.node!.read(() => sm.lastApplied, { consistency }).then(
       (seen) => {
-        if (seen < floor) this.checker.violation(`stale read on ${target.id}: saw index ${seen}, but ${floor} was acknowledged before the read began`);
+        if (seen < floor) this.checker.violation(`stale ${consistency} read on ${target.id}: saw index ${seen}, but ${floor} was acknowledged before the read began`);
       },
       () => undefined,
     );
