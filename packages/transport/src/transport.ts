@@ -272,6 +272,17 @@ export class WebSocketTransport implements Transport {
     return { ...this.counters, rejectedFrames: { ...this.counters.rejectedFrames }, refusedHandshakes: { ...this.counters.refusedHandshakes } };
   }
 
+  /** Bytes of messages queued for `peer` and not yet handed to its socket (an estimate). */
+  queuedBytes(peer: NodeId): number {
+    return this.peers.get(peer)?.pendingBytes ?? 0;
+  }
+
+  /** Bytes buffered in the socket to `peer` (0 without a connection). */
+  socketBufferedBytes(peer: NodeId): number {
+    const link = this.peers.get(peer)?.link;
+    return link && !link.dead ? link.buffered() : 0;
+  }
+
   /** Peers with an open connection now. */
   connectedPeers(): NodeId[] {
     return [...this.peers.values()].filter((p) => p.link && !p.link.dead).map((p) => p.id);

@@ -57,10 +57,10 @@ export async function startNode(id: NodeId, options: Partial<WebSocketTransportO
 }
 
 /** Introduces every pair of nodes to each other (the accepting side first). */
-export function mesh(nodes: readonly Node[]): void {
+export function mesh(nodes: readonly Node[], scheme = 'ws'): void {
   const sorted = [...nodes].sort((a, b) => (a.id < b.id ? -1 : 1));
-  for (const a of sorted) for (const b of sorted) if (a.id > b.id) a.transport.addPeer(b.id, `ws://127.0.0.1:${b.transport.port}`);
-  for (const a of sorted) for (const b of sorted) if (a.id < b.id) a.transport.addPeer(b.id, `ws://127.0.0.1:${b.transport.port}`);
+  for (const a of sorted) for (const b of sorted) if (a.id > b.id) a.transport.addPeer(b.id, `${scheme}://127.0.0.1:${b.transport.port}`);
+  for (const a of sorted) for (const b of sorted) if (a.id < b.id) a.transport.addPeer(b.id, `${scheme}://127.0.0.1:${b.transport.port}`);
 }
 
 export async function connected(nodes: readonly Node[]): Promise<void> {
