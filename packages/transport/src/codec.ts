@@ -148,7 +148,8 @@ function encodeEntries(builder: flatbuffers.Builder, entries: readonly Entry[], 
 }
 
 function encodeStrings(builder: flatbuffers.Builder, ids: readonly string[]): flatbuffers.Offset[] {
-  return ids.map((id) => builder.createSharedString(id));
+  // createSharedString returns 0 (absent) for '', which is not a valid vector element.
+  return ids.map((id) => (id === '' ? builder.createString(id) : builder.createSharedString(id)));
 }
 
 function encodeConfig(builder: flatbuffers.Builder, config: ConfigState): flatbuffers.Offset {
