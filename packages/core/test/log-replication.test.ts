@@ -110,3 +110,22 @@ test('duplicated and reordered messages change nothing: logs and applied command
     }
   }
 });
+
+test('rpc timeout: a follower that leaves appends unanswered is probed instead of pipelined into', () => {
+  const net = new Network(['a', 'b', 'c'], { rpcTimeoutTicks: 3, electionTicks: 20 });
+  net.elect('a');
+  net.propose('a', 'x');
+  // c receives appends but its answers are lost; heartbeats still flow both ways.
+  net.filter = (m) => !(m.type === MessageType.AppendResponse && m.from === 'c');
+  net.propose('a', 'y');
+  const before = net.raft('a').status().progress.find((p) => p.id === 'c')!;
+  assert.equal(before.state, 'replicate');
+  net.filter = (m) => !(m.from === 'c' || m.to === 'c');
+  for (let i = 0; i < 3; i++) net.tick('a');
+  net.deliverAll();
+  assert.equal(net.raft('a').status().progress.find((p) => p.id === 'c')!.state, 'probe');
+  net.filter = undefined;
+  net.tickAll(3);
+  assert.equal(net.raft('a').status().progress.find((p) => p.id === 'c')!.state, 'replicate');
+  assert.deepEqual(appliedTexts(net.node('c')), ['x', 'y']);
+});

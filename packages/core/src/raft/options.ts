@@ -38,6 +38,11 @@ export interface RaftOptions {
    * trip of R, throughput to a follower is at most W × B / R.
    */
   readonly maxInflightMessages: number;
+  /**
+   * Ticks a follower may leave pipelined appends unanswered before the leader treats it as
+   * unreachable: it stops pipelining and probes (one append at a time) until the follower answers.
+   */
+  readonly rpcTimeoutTicks: number;
   /** Bytes of entry payload unacknowledged per follower (0: no byte bound). */
   readonly maxInflightBytes: number;
   /** Payload bytes per AppendEntries message (at least one entry is always sent). */
@@ -60,6 +65,7 @@ export const DEFAULT_RAFT_OPTIONS: Omit<RaftOptions, 'id' | 'seed'> = {
   leaseRead: false,
   leaseDriftTicks: 1,
   maxInflightMessages: 256,
+  rpcTimeoutTicks: 5,
   maxInflightBytes: 16 * 1024 * 1024,
   maxAppendBytes: 1024 * 1024,
   maxUncommittedBytes: 64 * 1024 * 1024,
@@ -79,6 +85,7 @@ export function validateRaftOptions(options: RaftOptions): RaftOptions {
     throw new ConfigError('heartbeatTicks', `must be below electionTicks (${options.electionTicks}), got ${options.heartbeatTicks}`);
   }
   positiveInteger('maxInflightMessages', options.maxInflightMessages);
+  positiveInteger('rpcTimeoutTicks', options.rpcTimeoutTicks);
   positiveInteger('maxAppendBytes', options.maxAppendBytes);
   positiveInteger('maxUncommittedBytes', options.maxUncommittedBytes);
   positiveInteger('maxApplyBytes', options.maxApplyBytes);

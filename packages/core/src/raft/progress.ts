@@ -18,6 +18,8 @@ export class Progress {
   probeSent = false;
   /** Heard from within the current check-quorum window. */
   recentActive = false;
+  /** The leader's tick count when this follower last answered anything. */
+  lastResponseTick = 0;
   /** The commit index last sent to this follower (to avoid commit-only messages it does not need). */
   sentCommit = 0;
   /** Send an append even with nothing new, as a probe (the follower answered a heartbeat but lags). */

@@ -405,6 +405,7 @@ export class Raft {
       if (id === this.id) continue;
       const pr = new Progress(next, this.options.maxInflightMessages, this.options.maxInflightBytes);
       pr.recentActive = true;
+      pr.lastResponseTick = this.ticks;
       this.progress.set(id, pr);
     }
     // An entry of the new term lets the leader commit everything before it (Figure 8).
@@ -465,6 +466,13 @@ export class Raft {
       }
       // A transfer that did not finish within an election timeout is abandoned.
       this.transferTarget = '';
+    }
+    for (const [id, pr] of this.progress) {
+      if (pr.state === 'replicate' && pr.inflights.length > 0 && this.ticks - pr.lastResponseTick >= this.options.rpcTimeoutTicks) {
+        // Appends into silence: stop pipelining until the follower answers again.
+        pr.becomeProbe();
+        this.dirtyPeers.add(id);
+      }
     }
     if (this.heartbeatElapsed >= this.options.heartbeatTicks) {
       this.heartbeatElapsed = 0;
@@ -647,6 +655,7 @@ export class Raft {
     const pr = this.progress.get(m.from);
     if (!pr) return;
     pr.recentActive = true;
+    pr.lastResponseTick = this.ticks;
     if (m.reject) {
       const probeNext = m.hintTerm > 0 ? this.log.findConflictByTerm(m.hintIndex, m.hintTerm) : m.hintIndex;
       if (pr.maybeDecreaseTo(m.index, probeNext)) {
@@ -671,6 +680,7 @@ export class Raft {
     const pr = this.progress.get(m.from);
     if (!pr) return;
     pr.recentActive = true;
+    pr.lastResponseTick = this.ticks;
     pr.probeSent = false;
     // The follower is alive but the window is full: messages were probably lost (a crash, a
     // partition). Let one more append out; if the follower lacks what it needs, it rejects and

@@ -12,6 +12,11 @@ export interface RaftNodeTuning {
   electionTimeoutMs: number;
   /** Interval between leader heartbeats, and the resolution of every timer in the node. */
   heartbeatIntervalMs: number;
+  /**
+   * How long a follower may leave pipelined appends unanswered before the leader treats it as
+   * unreachable and falls back to probing it one append at a time.
+   */
+  rpcTimeoutMs: number;
   /** Default time a proposal may take before it fails with TimeoutError (outcome unknown). */
   proposalTimeoutMs: number;
   /** Default time a read may take before it fails with TimeoutError. */
@@ -42,6 +47,7 @@ export interface RaftNodeTuning {
 export const DEFAULT_TUNING: RaftNodeTuning = {
   electionTimeoutMs: 1000,
   heartbeatIntervalMs: 100,
+  rpcTimeoutMs: 500,
   proposalTimeoutMs: 5000,
   readTimeoutMs: 5000,
   preVote: DEFAULT_RAFT_OPTIONS.preVote,
@@ -98,6 +104,7 @@ export function resolveTuning(id: NodeId, seed: number, partial: Partial<RaftNod
     leaseRead: tuning.leaseRead,
     leaseDriftTicks: tuning.leaseDriftTicks,
     maxInflightMessages: tuning.maxInflightMessages,
+    rpcTimeoutTicks: Math.max(1, Math.ceil(tuning.rpcTimeoutMs / tuning.heartbeatIntervalMs)),
     maxInflightBytes: tuning.maxInflightBytes,
     maxAppendBytes: tuning.maxAppendBytes,
     maxUncommittedBytes: tuning.maxUncommittedBytes,
