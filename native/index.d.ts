@@ -1,0 +1,66 @@
+/** Errors thrown or rejected by the addon carry these fields. */
+export interface NativeError extends Error {
+  /** 'CORRUPT_LOG', 'LOCKED' or 'ERRNO' (then `errno` and `syscall` are set). */
+  code: string;
+  errno?: number;
+  syscall?: string;
+  file?: string;
+  offset?: number;
+}
+
+export interface WalOpenOptions {
+  segmentSize?: number;
+  maxBatchBytes?: number;
+  maxRecordBytes?: number;
+  preallocate?: boolean;
+}
+
+/**
+ * Called once per writer batch: every op up to `seq` is done. If `error` is set, ops from
+ * `failedSeq` on failed (and the writer drops further ops until `clear()`).
+ */
+export type WalDoneCallback = (
+  seq: number,
+  lastIndex: number,
+  firstIndex: number,
+  baseTerm: number,
+  failedSeq: number,
+  error: NativeError | null,
+  broken: boolean,
+) => void;
+
+export interface Wal {
+  start(callback: WalDoneCallback): void;
+  /** Queues records (laid out as on disk, CRC fields left for the writer) and/or a hard state. */
+  append(records: Buffer, firstIndex: number, count: number, hardState: Buffer | null): number;
+  compact(index: number): number;
+  reset(index: number, term: number): number;
+  clear(): number;
+  /** Raw records [lo, hi), stopping once maxBytes of payload is reached (at least one). */
+  read(lo: number, hi: number, maxBytes: number): Buffer;
+  close(): void;
+  /** Test hook: the write syscall after `countdown` more fails with `errno`. */
+  injectFault(errno: number, countdown: number): void;
+}
+
+export interface WalOpened {
+  wal: Wal;
+  firstIndex: number;
+  lastIndex: number;
+  baseTerm: number;
+  /** Pairs (first index of a run, term). */
+  runs: Float64Array;
+  hardState: Buffer;
+  torn?: { file: string; offset: number; bytes: number };
+}
+
+export function openWal(dir: string, options?: WalOpenOptions): Promise<WalOpened>;
+export function crc32c(data: Uint8Array, initial?: number): number;
+export const crc32cHardware: boolean;
+export const recordHeaderSize: number;
+export function baselineWriteSync(
+  path: string,
+  recordSize: number,
+  count: number,
+  batch: number,
+): Promise<{ elapsedNs: number; batchLatencyNs: Float64Array }>;
