@@ -18,6 +18,8 @@ export {
   type ReadOptions,
   type ReadConsistency,
   type NodeStatus,
+  type ResultCodec,
+  defaultResultCodec,
 } from './runtime/raft-node.js';
 export { DEFAULT_TUNING, type RaftNodeTuning } from './runtime/options.js';
 export { realScheduler, type Scheduler } from './runtime/scheduler.js';

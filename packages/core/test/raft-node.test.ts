@@ -6,6 +6,7 @@ import {
   MemoryStorage,
   NotLeaderError,
   RaftNode,
+  TimeoutError,
   type Command,
   type StateMachine,
 } from '../src/index.js';
@@ -125,5 +126,33 @@ test('a single-node cluster elects itself and commits on its own write', async (
     assert.equal(await node.read(() => sm.total), 1);
   } finally {
     await node.close();
+  }
+});
+
+test('a follower forwards a proposal to the leader and gets the result back', async () => {
+  const { nodes, machines } = await cluster(['a', 'b', 'c']);
+  try {
+    const leader = await waitFor('a leader', () => nodes.find((n) => n.role === 'leader'));
+    const follower = await waitFor('a follower that knows the leader', () => nodes.find((n) => n !== leader && n.leaderId === leader.id));
+    const first = await follower.propose(new TextEncoder().encode('via-follower'), { forward: true });
+    const second = await follower.propose(new TextEncoder().encode('again'), { forward: true });
+    assert.equal(first.result, 1);
+    assert.equal(second.result, 2);
+    assert.equal(second.index, first.index + 1);
+    assert.deepEqual(machines.get(leader.id)!.seen, ['via-follower', 'again']);
+  } finally {
+    await Promise.all(nodes.map((n) => n.close()));
+  }
+});
+
+test('a forwarded proposal whose leader is unreachable fails with a timeout that says the outcome is unknown', async () => {
+  const { nodes, network } = await cluster(['a', 'b', 'c']);
+  try {
+    const leader = await waitFor('a leader', () => nodes.find((n) => n.role === 'leader'));
+    const follower = await waitFor('a follower that knows the leader', () => nodes.find((n) => n !== leader && n.leaderId === leader.id));
+    network.cutLink(follower.id, leader.id, true);
+    await assert.rejects(follower.propose(new Uint8Array([1]), { forward: true, timeoutMs: 50 }), (e: unknown) => e instanceof TimeoutError && e.outcomeUnknown);
+  } finally {
+    await Promise.all(nodes.map((n) => n.close()));
   }
 });

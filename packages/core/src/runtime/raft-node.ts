@@ -6,13 +6,23 @@ import {
   LeadershipLostError,
   NotLeaderError,
   TimeoutError,
+  TransferInProgressError,
 } from '../errors.js';
 import { Raft, type RaftStatus, type Ready, type Role, type SoftState } from '../raft/raft.js';
 import type { ReadFailure } from '../raft/reads.js';
 import type { Command, StateMachine } from '../state-machine.js';
 import type { LogStore } from '../storage.js';
 import type { MessageReceiver, Transport } from '../transport.js';
-import { EntryType, type Entry, type Message, type NodeId } from '../types.js';
+import {
+  EntryType,
+  MessageType,
+  ProposeError,
+  type Entry,
+  type Message,
+  type NodeId,
+  type ProposeMessage,
+  type ProposeResponseMessage,
+} from '../types.js';
 import { DeadlineWheel } from './deadlines.js';
 import { TypedEmitter } from './events.js';
 import { resolveTuning, type RaftNodeTuning } from './options.js';
@@ -31,6 +41,40 @@ export interface RaftNodeOptions<Result> extends Partial<RaftNodeTuning> {
   readonly seed?: number;
   /** Time source; the simulator passes a virtual one. */
   readonly scheduler?: Scheduler;
+  /**
+   * Forward proposals made on a follower to the leader over the peer connection (default false:
+   * they fail fast with NotLeaderError naming the leader). Each call can override it.
+   */
+  readonly forwardProposals?: boolean;
+  /** Encodes state-machine results for forwarded proposals (default: JSON; bytes pass through). */
+  readonly resultCodec?: ResultCodec<Result>;
+}
+
+/** How a state-machine result crosses the wire when a proposal was forwarded. */
+export interface ResultCodec<Result> {
+  encode(result: Result): Uint8Array;
+  decode(bytes: Uint8Array): Result;
+}
+
+/** JSON for plain values; Uint8Array results pass through unchanged. */
+export const defaultResultCodec: ResultCodec<unknown> = {
+  encode(result) {
+    if (result instanceof Uint8Array) return concatTag(1, result);
+    if (result === undefined) return new Uint8Array(0);
+    return concatTag(0, new TextEncoder().encode(JSON.stringify(result)));
+  },
+  decode(bytes) {
+    if (bytes.byteLength === 0) return undefined;
+    const body = bytes.subarray(1);
+    return bytes[0] === 1 ? body.slice() : JSON.parse(new TextDecoder().decode(body));
+  },
+};
+
+function concatTag(tag: number, body: Uint8Array): Uint8Array {
+  const out = new Uint8Array(body.byteLength + 1);
+  out[0] = tag;
+  out.set(body, 1);
+  return out;
 }
 
 export interface ProposeResult<Result> {
@@ -42,6 +86,8 @@ export interface ProposeResult<Result> {
 export interface ProposeOptions {
   /** Fail with TimeoutError (outcome unknown) after this long. Default: proposalTimeoutMs. */
   readonly timeoutMs?: number;
+  /** On a follower, forward to the leader instead of failing (default: the node's forwardProposals). */
+  readonly forward?: boolean;
 }
 
 export type ReadConsistency = 'linearizable' | 'lease' | 'stale';
@@ -118,6 +164,12 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
   /** Reads whose index is known, waiting for the state machine to reach it (sorted by index). */
   private readsWaitingApply: number[] = [];
   private nextReadId = 1;
+  private readonly forwardProposals: boolean;
+  private readonly resultCodec: ResultCodec<Result>;
+  /** Proposals this follower forwarded, by request id. */
+  private readonly forwarded = new Map<number, { resolve: (r: ProposeResult<Result>) => void; reject: (e: Error) => void }>();
+  private readonly forwardDeadlines: DeadlineWheel;
+  private nextForwardId = 1;
 
   private readonly applyQueue: (readonly Entry[])[] = [];
   private applyBusy = false;
@@ -145,7 +197,7 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
     if (!options.transport) throw new ConfigError('transport', 'is required');
     const tuningInput: Partial<RaftNodeTuning> = {};
     for (const key of Object.keys(options) as (keyof RaftNodeOptions<Result>)[]) {
-      if (['id', 'members', 'stateMachine', 'storage', 'transport', 'seed', 'scheduler'].includes(key)) continue;
+      if (['id', 'members', 'stateMachine', 'storage', 'transport', 'seed', 'scheduler', 'forwardProposals', 'resultCodec'].includes(key)) continue;
       (tuningInput as Record<string, unknown>)[key] = options[key];
     }
     this.scheduler = options.scheduler ?? realScheduler;
@@ -161,6 +213,9 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
     this.raft = new Raft(raft, this.storage, initial, config);
     this.applied = this.raft.log.applied;
     this.proposalDeadlines = new DeadlineWheel(tuning.heartbeatIntervalMs);
+    this.forwardDeadlines = new DeadlineWheel(tuning.heartbeatIntervalMs);
+    this.forwardProposals = options.forwardProposals ?? false;
+    this.resultCodec = options.resultCodec ?? (defaultResultCodec as ResultCodec<Result>);
     this.readDeadlines = new DeadlineWheel(tuning.heartbeatIntervalMs);
   }
 
@@ -172,8 +227,79 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
    * (outcome unknown), LeadershipLostError (definitely not applied) or ClosedError.
    */
   async propose(command: Uint8Array, options?: ProposeOptions): Promise<ProposeResult<Result>> {
+    if (this.raft.role !== 'leader' && (options?.forward ?? this.forwardProposals)) return this.forward(command, options);
     const [result] = await this.proposeBatch([command], options);
     return result!;
+  }
+
+  private forward(command: Uint8Array, options: ProposeOptions | undefined): Promise<ProposeResult<Result>> {
+    const refusal = this.refuseProposal([command], options);
+    if (refusal) return Promise.reject(refusal);
+    const leader = this.raft.leader;
+    if (leader === '') return Promise.reject(this.notLeader());
+    const requestId = this.nextForwardId++;
+    return new Promise((resolve, reject) => {
+      this.forwarded.set(requestId, { resolve, reject });
+      this.pendingProposalCount++;
+      this.forwardDeadlines.add(this.scheduler.now() + (options?.timeoutMs ?? this.tuning.proposalTimeoutMs), requestId);
+      this.queueMessages([{ type: MessageType.Propose, from: this.id, to: leader, term: this.raft.term, requestId, data: command }]);
+      this.schedule();
+    });
+  }
+
+  /** The leader's side of forwarding: propose on the follower's behalf and send the outcome back. */
+  private onForwardedProposal(m: ProposeMessage): void {
+    const respond = (fields: Partial<ProposeResponseMessage>): void => {
+      this.queueMessages([{
+        type: MessageType.ProposeResponse, from: this.id, to: m.from, term: this.raft.term, requestId: m.requestId,
+        error: ProposeError.None, index: 0, entryTerm: 0, leaderHint: this.raft.leader, result: EMPTY_BYTES, ...fields,
+      }]);
+      this.schedule();
+    };
+    this.proposeBatch([m.data]).then(
+      ([r]) => {
+        let result: Uint8Array;
+        try {
+          result = this.resultCodec.encode(r!.result);
+        } catch {
+          result = EMPTY_BYTES;
+        }
+        respond({ index: r!.index, entryTerm: r!.term, result });
+      },
+      (error: unknown) => respond({ error: proposeErrorOf(error) }),
+    );
+  }
+
+  /** The follower's side: the leader answered a forwarded proposal. */
+  private onForwardedResult(m: ProposeResponseMessage): void {
+    const pending = this.forwarded.get(m.requestId);
+    if (!pending) return;
+    this.forwarded.delete(m.requestId);
+    this.pendingProposalCount--;
+    switch (m.error) {
+      case ProposeError.None: {
+        let result: Result;
+        try {
+          result = this.resultCodec.decode(m.result);
+        } catch (error) {
+          pending.reject(new FlotillaError('BAD_RESULT', `the forwarded proposal committed at ${m.index} but its result could not be decoded: ${(error as Error).message}`));
+          return;
+        }
+        pending.resolve({ index: m.index, term: m.entryTerm, result });
+        return;
+      }
+      case ProposeError.NotLeader:
+        pending.reject(this.notLeader(m.leaderHint));
+        return;
+      case ProposeError.Busy:
+        pending.reject(new BusyError(`the leader ${m.from} is busy`));
+        return;
+      case ProposeError.TooLarge:
+        pending.reject(new RangeError('the leader refused the command as too large'));
+        return;
+      default:
+        pending.reject(new TimeoutError(`the forwarded proposal's outcome is unknown (leader ${m.from})`, true));
+    }
   }
 
   /** Replicates several commands as consecutive entries, with one promise for all. */
@@ -294,6 +420,14 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
       if (this.closed) return;
       for (const message of messages) {
         if (message.to !== this.id) continue;
+        if (message.type === MessageType.Propose) {
+          this.onForwardedProposal(message);
+          continue;
+        }
+        if (message.type === MessageType.ProposeResponse) {
+          this.onForwardedResult(message);
+          continue;
+        }
         try {
           this.raft.step(message);
         } catch (error) {
@@ -344,6 +478,13 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
       this.proposals.delete(index);
       this.pendingProposalCount -= pending.count;
       pending.reject(new TimeoutError(`proposal at index ${index} did not complete in time; it may still commit`, true));
+    });
+    this.forwardDeadlines.expire(now, (requestId) => {
+      const pending = this.forwarded.get(requestId);
+      if (!pending) return;
+      this.forwarded.delete(requestId);
+      this.pendingProposalCount--;
+      pending.reject(new TimeoutError('the forwarded proposal did not complete in time; it may still commit', true));
     });
     this.readDeadlines.expire(now, (requestId) => {
       const read = this.reads.get(requestId);
@@ -599,6 +740,9 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
       pending.reject(error instanceof ClosedError ? new ClosedError('the node closed before the proposal completed; it may still commit') : error);
     }
     this.proposals.clear();
+    for (const pending of this.forwarded.values()) pending.reject(new ClosedError('the node closed before the forwarded proposal completed; it may still commit'));
+    this.forwarded.clear();
+    this.forwardDeadlines.clear();
     this.pendingProposalCount = 0;
     for (const read of this.reads.values()) read.reject(error);
     this.reads.clear();
@@ -606,6 +750,16 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
     this.proposalDeadlines.clear();
     this.readDeadlines.clear();
   }
+}
+
+const EMPTY_BYTES = new Uint8Array(0);
+
+function proposeErrorOf(error: unknown): ProposeError {
+  if (error instanceof NotLeaderError) return ProposeError.NotLeader;
+  if (error instanceof BusyError || error instanceof TransferInProgressError) return ProposeError.Busy;
+  if (error instanceof RangeError) return ProposeError.TooLarge;
+  if (error instanceof TimeoutError) return ProposeError.Timeout;
+  return ProposeError.Unknown;
 }
 
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {

@@ -285,7 +285,7 @@ export class Simulation {
     const trackLiveness = this.healthy && this.queue.now >= this.options.faultMs + LEADER_BOUND_MS && node.role === 'leader';
     this.stats.proposed++;
     if (trackLiveness) this.healthyProposals.set(counter, this.queue.now);
-    node.propose(data).then(
+    node.propose(data, { forward: this.random.chance(0.5) }).then(
       (result) => {
         this.stats.acknowledged++;
         this.acknowledged.push({ index: result.index, term: result.term, hash: digest(data) });
