@@ -559,3 +559,16 @@ function decodeUnchecked(bytes: Uint8Array, expect: DecodeExpectations): Decoded
   }
   return { clusterId, from, to, messages };
 }
+
+/** Encodes frames with one reusable builder (its output is valid until the next `encode`). */
+export class FrameEncoder {
+  private readonly builder: flatbuffers.Builder;
+
+  constructor(initialBytes = 64 * 1024) {
+    this.builder = new flatbuffers.Builder(initialBytes);
+  }
+
+  encode(clusterId: string, from: NodeId, to: NodeId, messages: readonly Message[]): Uint8Array {
+    return encodeFrame(clusterId, from, to, messages, this.builder);
+  }
+}
