@@ -1,0 +1,510 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  BusyError,
+  ClosedError,
+  CompactedError,
+  type Entry,
+  type EntryType,
+  type HardState,
+  type InitialState,
+  type LogStore,
+  type SnapshotMeta,
+} from '@flotilla/core';
+import { fromNative } from './errors.js';
+import { decodeHardState, encodeHardState, MAX_VOTE_BYTES, readU64, writeU64 } from './hard-state.js';
+import { native, type NativeError, type Wal } from './native.js';
+import { FileSnapshotStore } from './snapshots.js';
+
+/** Bytes of a record header on disk: u32 length, u32 CRC32C, u64 index, u64 term, u8 type. */
+export const RECORD_HEADER_BYTES = 25;
+
+export interface FileStorageOptions {
+  /** Size of each segment file (preallocated). Default 64 MiB; 4 KiB to 1 GiB. */
+  readonly segmentBytes?: number;
+  /** Largest entry payload accepted. Default 8 MiB (must fit in a segment). */
+  readonly maxEntryBytes?: number;
+  /** Most bytes the writer thread puts in one writev + fdatasync. Default 4 MiB. */
+  readonly maxBatchBytes?: number;
+  /** Recent entries kept in memory for reads, by payload bytes. Default 16 MiB. */
+  readonly tailCacheBytes?: number;
+  /** Bytes of writes queued but not yet durable; beyond it write() rejects with BusyError. Default 64 MiB. */
+  readonly maxPendingBytes?: number;
+  /** Zero-fill the next segment on a background thread. Default true. */
+  readonly preallocate?: boolean;
+}
+
+const DEFAULTS = {
+  segmentBytes: 64 * 1024 * 1024,
+  maxEntryBytes: 8 * 1024 * 1024,
+  maxBatchBytes: 4 * 1024 * 1024,
+  tailCacheBytes: 16 * 1024 * 1024,
+  maxPendingBytes: 64 * 1024 * 1024,
+  preallocate: true,
+};
+
+/** What the last open found and repaired, for logs and tests. */
+export interface RecoveryReport {
+  /** A torn tail that was cut off (never acknowledged), if any. */
+  readonly torn: { readonly file: string; readonly offset: number; readonly bytes: number } | undefined;
+}
+
+type Pending =
+  | { kind: 'write'; seq: number; bytes: number; entries: readonly Entry[]; hardState: HardState | undefined; resolve: () => void; reject: (e: Error) => void }
+  | { kind: 'compact' | 'noop'; seq: number; bytes: number; resolve: () => void; reject: (e: Error) => void }
+  | { kind: 'reset'; seq: number; bytes: number; snapshot: SnapshotMeta; resolve: () => void; reject: (e: Error) => void };
+
+/** Per-entry overhead counted against the tail cache besides its payload. */
+const TAIL_ENTRY_OVERHEAD = 64;
+
+function isIndex(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+function checkIndex(name: string, value: unknown): number {
+  if (typeof value !== 'number') throw new TypeError(`${name} must be a number, got ${typeof value}`);
+  if (!isIndex(value)) throw new RangeError(`${name} must be a non-negative safe integer, got ${value}`);
+  return value;
+}
+
+function checkHardState(hs: unknown): HardState {
+  if (typeof hs !== 'object' || hs === null) throw new TypeError('hardState must be an object or undefined');
+  const { term, vote, commit } = hs as Record<string, unknown>;
+  checkIndex('hardState.term', term);
+  checkIndex('hardState.commit', commit);
+  if (typeof vote !== 'string') throw new TypeError('hardState.vote must be a string');
+  if (Buffer.byteLength(vote, 'utf8') > MAX_VOTE_BYTES) throw new RangeError(`hardState.vote is longer than ${MAX_VOTE_BYTES} bytes`);
+  return hs as HardState;
+}
+
+/**
+ * The durable Raft log, hard state and snapshots of one node, in one directory:
+ * `wal/` (segments, STATE, LOCK) and `snapshots/`.
+ */
+export class FileStorage implements LogStore {
+  readonly dir: string;
+  readonly snapshots: FileSnapshotStore;
+  readonly recovery: RecoveryReport;
+  private readonly wal: Wal;
+  private readonly opts: typeof DEFAULTS;
+
+  private first: number;
+  private last: number;
+  private baseTerm: number;
+  private hardState: HardState;
+  private snapshotMeta: SnapshotMeta | undefined;
+
+  /** Term runs: runStart[i] is the first index with term runTerm[i]. */
+  private runStart: number[] = [];
+  private runTerm: number[] = [];
+
+  /** In-memory tail: entries [tailStart, last], at tail[tailHead...]. */
+  private tail: Entry[] = [];
+  private tailHead = 0;
+  private tailStart: number;
+  private tailBytes = 0;
+
+  private pending: Pending[] = [];
+  private pendingHead = 0;
+  private pendingBytes = 0;
+  private pendingLast: number;
+  private lastSeq = 0;
+
+  private closed = false;
+  private closing: Promise<void> | undefined;
+  private brokenError: Error | undefined;
+
+  private constructor(dir: string, opts: typeof DEFAULTS, opened: import('./native.js').WalOpened, snapshots: FileSnapshotStore) {
+    this.dir = dir;
+    this.opts = opts;
+    this.wal = opened.wal;
+    this.snapshots = snapshots;
+    this.first = opened.firstIndex;
+    this.last = opened.lastIndex;
+    this.baseTerm = opened.baseTerm;
+    this.pendingLast = this.last;
+    this.tailStart = this.last + 1;
+    this.hardState = decodeHardState(opened.hardState);
+    this.snapshotMeta = snapshots.latest();
+    for (let i = 0; i + 1 < opened.runs.length; i += 2) {
+      this.runStart.push(opened.runs[i]!);
+      this.runTerm.push(opened.runs[i + 1]!);
+    }
+    this.recovery = { torn: opened.torn };
+    this.wal.start((seq, lastIndex, firstIndex, baseTerm, failedSeq, error, broken) =>
+      this.onDone(seq, lastIndex, firstIndex, baseTerm, failedSeq, error, broken),
+    );
+  }
+
+  /**
+   * Opens (creating if needed), locks and recovers the storage in `dir`. Rejects with
+   * CorruptLogError if the log fails verification anywhere but a torn tail, and with LockedError
+   * if another handle has it open.
+   */
+  static async open(dir: string, options: FileStorageOptions = {}): Promise<FileStorage> {
+    if (typeof dir !== 'string' || dir.length === 0) throw new TypeError('dir must be a non-empty string');
+    if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+    const opts = { ...DEFAULTS };
+    for (const key of Object.keys(DEFAULTS) as (keyof typeof DEFAULTS)[]) {
+      const value = (options as Record<string, unknown>)[key];
+      if (value === undefined) continue;
+      if (key === 'preallocate') {
+        if (typeof value !== 'boolean') throw new TypeError('preallocate must be a boolean');
+        opts.preallocate = value;
+      } else {
+        opts[key] = checkIndex(key, value);
+      }
+    }
+    if ((options as Record<string, unknown>).maxEntryBytes === undefined)
+      opts.maxEntryBytes = Math.min(opts.maxEntryBytes, opts.segmentBytes - 64 - RECORD_HEADER_BYTES);
+    if (opts.segmentBytes < 4096 || opts.segmentBytes > 2 ** 30) throw new RangeError('segmentBytes must be between 4 KiB and 1 GiB');
+    if (opts.maxEntryBytes + RECORD_HEADER_BYTES > opts.segmentBytes - 64)
+      throw new RangeError('maxEntryBytes must fit in a segment (segmentBytes - 89)');
+    if (opts.maxBatchBytes < 1) throw new RangeError('maxBatchBytes must be positive');
+    await mkdir(dir, { recursive: true });
+    let opened;
+    try {
+      opened = await native.openWal(join(dir, 'wal'), {
+        segmentSize: opts.segmentBytes,
+        maxBatchBytes: opts.maxBatchBytes,
+        maxRecordBytes: opts.maxEntryBytes + RECORD_HEADER_BYTES,
+        preallocate: opts.preallocate,
+      });
+    } catch (error) {
+      throw fromNative(error);
+    }
+    let snapshots;
+    try {
+      snapshots = await FileSnapshotStore.open(join(dir, 'snapshots'));
+    } catch (error) {
+      opened.wal.close();
+      throw error;
+    }
+    return new FileStorage(dir, opts, opened, snapshots);
+  }
+
+  initialState(): InitialState {
+    return { hardState: this.hardState, snapshot: this.snapshotMeta };
+  }
+
+  firstIndex(): number {
+    this.checkOpen();
+    return this.first;
+  }
+
+  lastIndex(): number {
+    this.checkOpen();
+    return this.last;
+  }
+
+  term(index: number): number | undefined {
+    this.checkOpen();
+    checkIndex('index', index);
+    if (index === this.first - 1) return this.baseTerm;
+    if (index < this.first || index > this.last) return undefined;
+    const starts = this.runStart;
+    let lo = 0;
+    let hi = starts.length - 1;
+    if (starts[hi]! <= index) return this.runTerm[hi];
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (starts[mid]! <= index) lo = mid;
+      else hi = mid - 1;
+    }
+    return this.runTerm[lo];
+  }
+
+  entries(lo: number, hi: number, maxBytes: number): Entry[] {
+    this.checkOpen();
+    checkIndex('lo', lo);
+    checkIndex('hi', hi);
+    if (typeof maxBytes !== 'number' || Number.isNaN(maxBytes) || maxBytes < 0)
+      throw new TypeError('maxBytes must be a non-negative number');
+    if (lo < this.first) throw new CompactedError(lo, this.first);
+    if (hi > this.last + 1) throw new RangeError(`entries [${lo}, ${hi}) beyond last index ${this.last}`);
+    if (lo > hi) throw new RangeError(`entries [${lo}, ${hi}): lo is above hi`);
+    if (lo === hi) return [];
+    if (lo >= this.tailStart) {
+      const out: Entry[] = [];
+      let bytes = 0;
+      for (let i = lo; i < hi; i++) {
+        const entry = this.tail[this.tailHead + i - this.tailStart]!;
+        if (out.length > 0 && bytes + entry.data.byteLength > maxBytes) break;
+        out.push(entry);
+        bytes += entry.data.byteLength;
+      }
+      return out;
+    }
+    let buf: Buffer;
+    try {
+      buf = this.wal.read(lo, hi, Math.min(maxBytes, Number.MAX_SAFE_INTEGER));
+    } catch (error) {
+      throw fromNative(error);
+    }
+    return decodeRecords(buf);
+  }
+
+  write(hardState: HardState | undefined, entries: readonly Entry[]): Promise<void> {
+    try {
+      return this.submitWrite(hardState, entries);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  }
+
+  private submitWrite(hardState: HardState | undefined, entries: readonly Entry[]): Promise<void> {
+    this.checkWritable();
+    if (hardState !== undefined) checkHardState(hardState);
+    if (!Array.isArray(entries)) throw new TypeError('entries must be an array');
+    const count = entries.length;
+    let bytes = 0;
+    let firstIndex = 0;
+    const maxEntry = this.opts.maxEntryBytes;
+    for (let i = 0; i < count; i++) {
+      const e = entries[i] as Entry | undefined;
+      if (typeof e !== 'object' || e === null) throw new TypeError(`entries[${i}] must be an entry object`);
+      if (!(e.data instanceof Uint8Array)) throw new TypeError(`entries[${i}].data must be a Uint8Array`);
+      if (!isIndex(e.index) || e.index < 1) throw new RangeError(`entries[${i}].index must be a positive safe integer`);
+      if (!isIndex(e.term)) throw new RangeError(`entries[${i}].term must be a non-negative safe integer`);
+      if (typeof e.type !== 'number' || !Number.isInteger(e.type) || e.type < 0 || e.type > 255)
+        throw new RangeError(`entries[${i}].type must be an integer 0..255`);
+      if (e.data.byteLength > maxEntry) throw new RangeError(`entries[${i}] is ${e.data.byteLength} bytes, above maxEntryBytes ${maxEntry}`);
+      if (i === 0) firstIndex = e.index;
+      else if (e.index !== firstIndex + i) throw new RangeError(`entries are not consecutive at entries[${i}] (index ${e.index})`);
+      bytes += RECORD_HEADER_BYTES + e.data.byteLength;
+    }
+    if (count > 0) {
+      if (firstIndex < this.first) throw new RangeError(`cannot write at ${firstIndex}: the log starts at ${this.first}`);
+      if (firstIndex > this.pendingLast + 1) throw new RangeError(`writing at ${firstIndex} would leave a gap after ${this.pendingLast}`);
+    }
+    if (count === 0 && hardState === undefined) {
+      if (this.pendingHead === this.pending.length) return Promise.resolve();
+      return this.enqueue({ kind: 'noop', seq: this.lastSeq, bytes: 0 });
+    }
+    if (this.pendingBytes + bytes > this.opts.maxPendingBytes && this.pendingBytes > 0)
+      throw new BusyError(`${this.pendingBytes} bytes of writes are pending (maxPendingBytes ${this.opts.maxPendingBytes})`);
+
+    const records = Buffer.allocUnsafe(bytes);
+    let off = 0;
+    for (let i = 0; i < count; i++) {
+      const e = entries[i]!;
+      const len = RECORD_HEADER_BYTES + e.data.byteLength;
+      records.writeUInt32LE(len, off);
+      records.writeUInt32LE(0, off + 4);
+      writeU64(records, off + 8, e.index);
+      writeU64(records, off + 16, e.term);
+      records[off + 24] = e.type;
+      records.set(e.data, off + RECORD_HEADER_BYTES);
+      off += len;
+    }
+    let seq: number;
+    try {
+      seq = this.wal.append(records, firstIndex, count, hardState === undefined ? null : encodeHardState(hardState));
+    } catch (error) {
+      throw fromNative(error);
+    }
+    this.lastSeq = seq;
+    if (count > 0) this.pendingLast = firstIndex + count - 1;
+    return this.enqueue({ kind: 'write', seq, bytes, entries, hardState });
+  }
+
+  compact(index: number): Promise<void> {
+    try {
+      this.checkWritable();
+      checkIndex('index', index);
+      if (index > this.pendingLast) throw new RangeError(`cannot compact to ${index}: beyond last index ${this.pendingLast}`);
+      if (index < this.first) return Promise.resolve();
+      const seq = this.wal.compact(index);
+      this.lastSeq = seq;
+      return this.enqueue({ kind: 'compact', seq, bytes: 0 });
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  }
+
+  reset(snapshot: SnapshotMeta): Promise<void> {
+    try {
+      this.checkWritable();
+      if (typeof snapshot !== 'object' || snapshot === null) throw new TypeError('snapshot must be a SnapshotMeta');
+      checkIndex('snapshot.index', snapshot.index);
+      checkIndex('snapshot.term', snapshot.term);
+      const seq = this.wal.reset(snapshot.index, snapshot.term);
+      this.lastSeq = seq;
+      this.pendingLast = snapshot.index;
+      return this.enqueue({ kind: 'reset', seq, bytes: 0, snapshot });
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  }
+
+  /** Waits for pending writes, stops the writer thread and releases the lock. Idempotent. */
+  close(): Promise<void> {
+    if (!this.closing) {
+      this.closed = true;
+      const waits = this.pending.slice(this.pendingHead).map((p) => new Promise<void>((resolve) => {
+        const { resolve: res, reject: rej } = p;
+        p.resolve = () => { res(); resolve(); };
+        p.reject = (e) => { rej(e); resolve(); };
+      }));
+      this.closing = Promise.all(waits).then(() => {
+        this.wal.close();
+      });
+    }
+    return this.closing;
+  }
+
+  /** Test hook: the write syscall after `countdown` more fails with `errno`. */
+  injectFault(errno: number, countdown = 0): void {
+    this.checkOpen();
+    this.wal.injectFault(errno, countdown);
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new ClosedError('the storage is closed');
+  }
+
+  private checkWritable(): void {
+    this.checkOpen();
+    if (this.brokenError) throw this.brokenError;
+  }
+
+  private enqueue(p: { kind: Pending['kind']; seq: number; bytes: number; entries?: readonly Entry[]; hardState?: HardState | undefined; snapshot?: SnapshotMeta }): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push({ ...p, resolve, reject } as Pending);
+      this.pendingBytes += p.bytes;
+    });
+  }
+
+  private onDone(seq: number, lastIndex: number, firstIndex: number, baseTerm: number, failedSeq: number, error: NativeError | null, broken: boolean): void {
+    const okUpTo = error ? failedSeq - 1 : seq;
+    const pending = this.pending;
+    while (this.pendingHead < pending.length && pending[this.pendingHead]!.seq <= okUpTo) {
+      const p = pending[this.pendingHead]!;
+      pending[this.pendingHead++] = undefined as unknown as Pending;
+      this.pendingBytes -= p.bytes;
+      this.apply(p);
+      p.resolve();
+    }
+    if (error) {
+      const failure = fromNative(error, broken);
+      while (this.pendingHead < pending.length) {
+        const p = pending[this.pendingHead]!;
+        pending[this.pendingHead++] = undefined as unknown as Pending;
+        p.reject(failure);
+      }
+      this.pendingBytes = 0;
+      if (lastIndex < this.last) this.truncateView(lastIndex + 1);
+      this.pendingLast = this.last;
+      if (broken) this.brokenError = failure;
+      else if (!this.closed) this.wal.clear();
+    }
+    if (firstIndex !== this.first) this.moveFirst(firstIndex, baseTerm);
+    if (this.pendingHead > 1024 && this.pendingHead * 2 > pending.length) {
+      this.pending = pending.slice(this.pendingHead);
+      this.pendingHead = 0;
+    }
+  }
+
+  private apply(p: Pending): void {
+    if (p.kind === 'write') {
+      if (p.entries.length > 0) this.appendView(p.entries);
+      if (p.hardState) this.hardState = p.hardState;
+    } else if (p.kind === 'reset') {
+      this.runStart = [];
+      this.runTerm = [];
+      this.clearTail(p.snapshot.index + 1);
+      this.first = p.snapshot.index + 1;
+      this.last = p.snapshot.index;
+      this.baseTerm = p.snapshot.term;
+      this.snapshotMeta = p.snapshot;
+    }
+  }
+
+  private appendView(entries: readonly Entry[]): void {
+    const k = entries[0]!.index;
+    if (k <= this.last) this.truncateView(k);
+    for (const e of entries) {
+      const n = this.runTerm.length;
+      if (n === 0 || this.runTerm[n - 1] !== e.term) {
+        this.runStart.push(e.index);
+        this.runTerm.push(e.term);
+      }
+      this.tail.push(e);
+      this.tailBytes += e.data.byteLength + TAIL_ENTRY_OVERHEAD;
+    }
+    this.last = entries[entries.length - 1]!.index;
+    const limit = this.opts.tailCacheBytes;
+    while (this.tailBytes > limit && this.tailHead < this.tail.length) {
+      const e = this.tail[this.tailHead]!;
+      this.tail[this.tailHead++] = undefined as unknown as Entry;
+      this.tailBytes -= e.data.byteLength + TAIL_ENTRY_OVERHEAD;
+      this.tailStart++;
+    }
+    if (this.tailHead > 4096 && this.tailHead * 2 > this.tail.length) {
+      this.tail = this.tail.slice(this.tailHead);
+      this.tailHead = 0;
+    }
+  }
+
+  private clearTail(start: number): void {
+    this.tail = [];
+    this.tailHead = 0;
+    this.tailBytes = 0;
+    this.tailStart = start;
+  }
+
+  private truncateView(k: number): void {
+    while (this.runStart.length > 0 && this.runStart[this.runStart.length - 1]! >= k) {
+      this.runStart.pop();
+      this.runTerm.pop();
+    }
+    if (k <= this.tailStart) {
+      this.clearTail(k);
+    } else {
+      const keep = this.tailHead + (k - this.tailStart);
+      for (let i = keep; i < this.tail.length; i++) this.tailBytes -= this.tail[i]!.data.byteLength + TAIL_ENTRY_OVERHEAD;
+      this.tail.length = keep;
+    }
+    this.last = k - 1;
+  }
+
+  private moveFirst(firstIndex: number, baseTerm: number): void {
+    this.first = firstIndex;
+    this.baseTerm = baseTerm;
+    let drop = 0;
+    while (drop + 1 < this.runStart.length && this.runStart[drop + 1]! <= firstIndex) drop++;
+    if (drop > 0) {
+      this.runStart.splice(0, drop);
+      this.runTerm.splice(0, drop);
+    }
+    if (this.runStart.length > 0 && this.runStart[0]! < firstIndex) this.runStart[0] = firstIndex;
+    if (this.last < firstIndex) {
+      this.runStart = [];
+      this.runTerm = [];
+    }
+    while (this.tailStart < firstIndex && this.tailHead < this.tail.length) {
+      const e = this.tail[this.tailHead]!;
+      this.tail[this.tailHead++] = undefined as unknown as Entry;
+      this.tailBytes -= e.data.byteLength + TAIL_ENTRY_OVERHEAD;
+      this.tailStart++;
+    }
+    if (this.tailHead === this.tail.length) this.clearTail(Math.max(this.tailStart, this.last + 1));
+  }
+}
+
+/** Parses raw records returned by the addon; payloads are views into `buf` (no copy). */
+export function decodeRecords(buf: Buffer): Entry[] {
+  const out: Entry[] = [];
+  let off = 0;
+  while (off < buf.length) {
+    const len = buf.readUInt32LE(off);
+    out.push({
+      index: readU64(buf, off + 8),
+      term: readU64(buf, off + 16),
+      type: buf[off + 24] as EntryType,
+      data: buf.subarray(off + RECORD_HEADER_BYTES, off + len),
+    });
+    off += len;
+  }
+  return out;
+}
