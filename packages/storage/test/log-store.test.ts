@@ -1,0 +1,218 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { BusyError, ClosedError, CompactedError, EMPTY_HARD_STATE, type Entry } from '@flotilla/core';
+import { FileStorage, LockedError } from '@flotilla/storage';
+import { entry, payload, range, tempDir } from './helpers.js';
+
+const dirs: (() => void)[] = [];
+after(() => dirs.forEach((c) => c()));
+function fresh(): string {
+  const t = tempDir();
+  dirs.push(t.cleanup);
+  return t.dir;
+}
+
+function same(actual: readonly Entry[], expected: readonly Entry[]): void {
+  assert.equal(actual.length, expected.length);
+  for (let i = 0; i < actual.length; i++) {
+    assert.equal(actual[i]!.index, expected[i]!.index);
+    assert.equal(actual[i]!.term, expected[i]!.term);
+    assert.equal(actual[i]!.type, expected[i]!.type);
+    assert.deepEqual(Buffer.from(actual[i]!.data), Buffer.from(expected[i]!.data));
+  }
+}
+
+describe('FileStorage as a LogStore', () => {
+  it('starts empty', async () => {
+    const s = await FileStorage.open(fresh());
+    assert.equal(s.firstIndex(), 1);
+    assert.equal(s.lastIndex(), 0);
+    assert.equal(s.term(0), 0);
+    assert.equal(s.term(1), undefined);
+    assert.deepEqual(s.initialState(), { hardState: EMPTY_HARD_STATE, snapshot: undefined });
+    assert.deepEqual(s.entries(1, 1, 100), []);
+    await s.close();
+  });
+
+  it('appends, reads from the tail and from disk, and survives a reopen', async () => {
+    const dir = fresh();
+    const s = await FileStorage.open(dir, { segmentBytes: 64 * 1024, tailCacheBytes: 10_000 });
+    const all = range(1, 3000, 1).map((e) => (e.index > 2000 ? { ...e, term: 2, data: payload(e.index, 2) } : e));
+    const writes: Promise<void>[] = [];
+    for (let i = 0; i < all.length; i += 100) writes.push(s.write({ term: 2, vote: 'n1', commit: i }, all.slice(i, i + 100)));
+    await Promise.all(writes);
+    assert.equal(s.lastIndex(), 3000);
+    assert.equal(s.term(2000), 1);
+    assert.equal(s.term(2001), 2);
+    same(s.entries(1, 3001, Infinity), all); // mostly from disk
+    same(s.entries(2990, 3001, Infinity), all.slice(2989)); // from the tail
+    // maxBytes: stops early, always at least one entry
+    assert.equal(s.entries(10, 100, 250).length, 2);
+    assert.equal(s.entries(10, 100, 0).length, 1);
+    assert.equal(s.entries(2995, 3000, 0).length, 1);
+    await s.close();
+    const r = await FileStorage.open(dir, { segmentBytes: 64 * 1024 });
+    assert.equal(r.firstIndex(), 1);
+    assert.equal(r.lastIndex(), 3000);
+    assert.equal(r.term(2001), 2);
+    assert.deepEqual(r.initialState().hardState, { term: 2, vote: 'n1', commit: 2900 });
+    same(r.entries(1, 3001, Infinity), all);
+    await r.close();
+  });
+
+  it('replaces a conflicting suffix, durably, across segments', async () => {
+    const dir = fresh();
+    const s = await FileStorage.open(dir, { segmentBytes: 16 * 1024 });
+    await s.write(undefined, range(1, 1000, 1));
+    await s.write(undefined, range(300, 320, 3));
+    assert.equal(s.lastIndex(), 320);
+    assert.equal(s.term(299), 1);
+    assert.equal(s.term(300), 3);
+    assert.equal(s.term(321), undefined);
+    await s.write(undefined, range(321, 400, 3));
+    await s.close();
+    const r = await FileStorage.open(dir, { segmentBytes: 16 * 1024 });
+    assert.equal(r.lastIndex(), 400);
+    same(r.entries(1, 401, Infinity), [...range(1, 299, 1), ...range(300, 400, 3)]);
+    await r.close();
+  });
+
+  it('orders writes queued back to back, including a truncation in the same batch', async () => {
+    const s = await FileStorage.open(fresh(), { segmentBytes: 16 * 1024 });
+    const order: number[] = [];
+    const ps = [
+      s.write(undefined, range(1, 50, 1)).then(() => order.push(1)),
+      s.write(undefined, range(51, 60, 1)).then(() => order.push(2)),
+      s.write(undefined, range(40, 45, 2)).then(() => order.push(3)),
+      s.write({ term: 2, vote: '', commit: 0 }, []).then(() => order.push(4)),
+      s.write(undefined, []).then(() => order.push(5)),
+    ];
+    await Promise.all(ps);
+    assert.deepEqual(order, [1, 2, 3, 4, 5]);
+    assert.equal(s.lastIndex(), 45);
+    same(s.entries(1, 46, Infinity), [...range(1, 39, 1), ...range(40, 45, 2)]);
+    await s.close();
+  });
+
+  it('compacts whole segments and keeps the term before the first index', async () => {
+    const dir = fresh();
+    const s = await FileStorage.open(dir, { segmentBytes: 16 * 1024 });
+    await s.write(undefined, range(1, 2000, 1));
+    await s.compact(1000);
+    const first = s.firstIndex();
+    assert.ok(first <= 1001 && first > 1, `first index ${first}`);
+    assert.equal(s.term(first - 1), 1);
+    assert.throws(() => s.entries(first - 1, first + 1, Infinity), CompactedError);
+    await s.compact(10); // already gone: nothing to do
+    await s.close();
+    const r = await FileStorage.open(dir, { segmentBytes: 16 * 1024 });
+    assert.equal(r.firstIndex(), first);
+    assert.equal(r.term(first - 1), 1);
+    same(r.entries(first, 2001, Infinity), range(first, 2000, 1));
+    await r.close();
+  });
+
+  it('resets to a snapshot and continues after it', async () => {
+    const dir = fresh();
+    const s = await FileStorage.open(dir, { segmentBytes: 16 * 1024 });
+    await s.write(undefined, range(1, 500, 1));
+    const snap = { index: 10_000, term: 5, config: { voters: ['a'], learners: [], outgoingVoters: [] } };
+    await s.reset(snap);
+    assert.equal(s.firstIndex(), 10_001);
+    assert.equal(s.lastIndex(), 10_000);
+    assert.equal(s.term(10_000), 5);
+    assert.equal(s.term(500), undefined);
+    await s.write(undefined, range(10_001, 10_010, 6));
+    await s.close();
+    const r = await FileStorage.open(dir, { segmentBytes: 16 * 1024 });
+    assert.equal(r.firstIndex(), 10_001);
+    assert.equal(r.lastIndex(), 10_010);
+    assert.equal(r.term(10_000), 5);
+    same(r.entries(10_001, 10_011, Infinity), range(10_001, 10_010, 6));
+    await r.close();
+  });
+
+  it('rejects wrong arguments with TypeError or RangeError', async () => {
+    const s = await FileStorage.open(fresh());
+    await s.write(undefined, range(1, 10, 1));
+    const bad = (x: unknown) => x as never;
+    await assert.rejects(s.write(undefined, bad('nope')), TypeError);
+    await assert.rejects(s.write(undefined, bad([{ index: 11, term: 1, type: 0, data: 'x' }])), TypeError);
+    await assert.rejects(s.write(undefined, bad([null])), TypeError);
+    await assert.rejects(s.write(undefined, [entry(13, 1)]), RangeError); // gap
+    await assert.rejects(s.write(undefined, [entry(11, 1), entry(13, 1)]), RangeError); // not consecutive
+    await assert.rejects(s.write(undefined, bad([{ index: 11, term: -1, type: 0, data: new Uint8Array() }])), RangeError);
+    await assert.rejects(s.write(undefined, bad([{ index: 1.5, term: 1, type: 0, data: new Uint8Array() }])), RangeError);
+    await assert.rejects(s.write(undefined, bad([{ index: 11, term: 1, type: 300, data: new Uint8Array() }])), RangeError);
+    await assert.rejects(s.write(bad({ term: 'x', vote: '', commit: 0 }), []), TypeError);
+    await assert.rejects(s.write(bad({ term: 1, vote: 7, commit: 0 }), []), TypeError);
+    await assert.rejects(s.write({ term: 1, vote: 'v'.repeat(300), commit: 0 }, []), RangeError);
+    await assert.rejects(s.compact(bad('1')), TypeError);
+    await assert.rejects(s.compact(100), RangeError);
+    await assert.rejects(s.reset(bad(null)), TypeError);
+    assert.throws(() => s.entries(bad('1'), 2, 10), TypeError);
+    assert.throws(() => s.entries(1, 20, 10), RangeError);
+    assert.throws(() => s.entries(5, 2, 10), RangeError);
+    assert.throws(() => s.entries(0, 2, 10), CompactedError);
+    assert.throws(() => s.term(bad(-1)), RangeError);
+    await assert.rejects(FileStorage.open(bad(42)), TypeError);
+    await assert.rejects(FileStorage.open(fresh(), { segmentBytes: 100 }), RangeError);
+    await assert.rejects(FileStorage.open(fresh(), { maxEntryBytes: 2 ** 40 }), RangeError);
+    // still usable
+    await s.write(undefined, [entry(11, 1)]);
+    assert.equal(s.lastIndex(), 11);
+    await s.close();
+  });
+
+  it('rejects an entry above maxEntryBytes and applies backpressure with BusyError', async () => {
+    const s = await FileStorage.open(fresh(), { maxEntryBytes: 1000, maxPendingBytes: 10_000 });
+    await assert.rejects(s.write(undefined, [entry(1, 1, 1001)]), RangeError);
+    const first = s.write(undefined, range(1, 60, 1)); // ~7.5 KB pending
+    await assert.rejects(s.write(undefined, range(61, 100, 1)), BusyError);
+    await first;
+    await s.write(undefined, range(61, 100, 1));
+    assert.equal(s.lastIndex(), 100);
+    await s.close();
+  });
+
+  it('locks the directory: a second open fails with LOCKED until the first closes', async () => {
+    const dir = fresh();
+    const s = await FileStorage.open(dir);
+    await assert.rejects(FileStorage.open(dir), (e: unknown) => e instanceof LockedError && e.code === 'LOCKED');
+    await s.close();
+    const again = await FileStorage.open(dir);
+    await again.close();
+  });
+
+  it('close drains pending writes, is idempotent, and later use throws ClosedError', async () => {
+    const dir = fresh();
+    const s = await FileStorage.open(dir);
+    const w = s.write(undefined, range(1, 1000, 1));
+    const c1 = s.close();
+    const c2 = s.close();
+    await w;
+    await c1;
+    await c2;
+    await s.close();
+    assert.throws(() => s.lastIndex(), ClosedError);
+    assert.throws(() => s.entries(1, 2, 10), ClosedError);
+    await assert.rejects(s.write(undefined, [entry(1001, 1)]), ClosedError);
+    await assert.rejects(s.compact(1), ClosedError);
+    const r = await FileStorage.open(dir);
+    assert.equal(r.lastIndex(), 1000);
+    await r.close();
+  });
+
+  it('keeps entry types and empty payloads', async () => {
+    const s = await FileStorage.open(fresh(), { tailCacheBytes: 0 });
+    const es: Entry[] = [
+      { index: 1, term: 1, type: 1, data: new Uint8Array(0) },
+      { index: 2, term: 1, type: 2, data: new Uint8Array([1, 2, 3]) },
+      { index: 3, term: 2 ** 40, type: 0, data: new Uint8Array([9]) },
+    ];
+    await s.write(undefined, es);
+    same(s.entries(1, 4, Infinity), es);
+    assert.equal(s.term(3), 2 ** 40);
+    await s.close();
+  });
+});
