@@ -2,6 +2,7 @@ import { PerformanceObserver } from 'node:perf_hooks';
 import { Bench } from 'tinybench';
 import { ArrayFloor, ProtocolCluster } from './protocol.js';
 import { printTable, formatRate } from '../report.js';
+import { runtimeThroughput } from './runtime.js';
 
 const PAYLOAD = new Uint8Array(128).fill(7);
 
@@ -26,6 +27,7 @@ function allocationPerEntry(run: (batch: readonly Uint8Array[]) => void, batchSi
 export async function runCoreBenchmarks(options: { quick: boolean }): Promise<void> {
   const time = options.quick ? 300 : 1500;
   const rows: string[][] = [];
+  let ceiling = 0;
   for (const batchSize of [1, 64, 1024]) {
     const batch = Array.from({ length: batchSize }, () => PAYLOAD);
     const cluster = new ProtocolCluster();
@@ -35,6 +37,7 @@ export async function runCoreBenchmarks(options: { quick: boolean }): Promise<vo
     bench.add('floor', () => floor.round(batch));
     await bench.run();
     const [ours, base] = bench.tasks.map((t) => (t.result && 'throughput' in t.result ? t.result.throughput.mean : 0) * batchSize);
+    if (batchSize === 1024) ceiling = ours!;
     const allocCluster = new ProtocolCluster();
     const alloc = allocationPerEntry((b) => allocCluster.round(b), batchSize, batchSize === 1 ? 5_000 : 50_000);
     rows.push([
@@ -49,5 +52,16 @@ export async function runCoreBenchmarks(options: { quick: boolean }): Promise<vo
     'Protocol ceiling: 3-node in-memory cluster, 128-byte entries, no I/O (entries committed and applied per second)',
     ['batch', 'flotilla', 'floor (array copies)', 'of floor', 'heap alloc/entry'],
     rows,
+  );
+
+  const runtimeRows: string[][] = [];
+  for (const concurrency of [1, 32, 256, 4096]) {
+    const r = await runtimeThroughput(concurrency, options.quick ? 1000 : 3000);
+    runtimeRows.push([String(concurrency), formatRate(r.opsPerSec), `${((r.opsPerSec / ceiling) * 100).toFixed(1)}%`, `${Math.round(r.p50Us)} µs`, `${Math.round(r.p99Us)} µs`]);
+  }
+  printTable(
+    'Runtime: 3 RaftNodes in one process over MemoryStorage and MemoryNetwork, C closed-loop proposers on the leader',
+    ['C', 'proposals', 'of protocol ceiling', 'p50', 'p99'],
+    runtimeRows,
   );
 }

@@ -116,8 +116,9 @@ export interface NodeStatus extends RaftStatus {
 interface PendingProposal<Result> {
   readonly term: number;
   readonly count: number;
-  readonly results: Result[];
-  readonly resolve: (results: ProposeResult<Result>[]) => void;
+  /** Results so far of a batch; undefined for a single proposal (resolved with its one result). */
+  readonly results: Result[] | undefined;
+  readonly resolve: (value: ProposeResult<Result> & ProposeResult<Result>[]) => void;
   readonly reject: (error: Error) => void;
 }
 
@@ -226,10 +227,9 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
    * it is applied here. Fails with NotLeaderError (carrying the leader), BusyError, TimeoutError
    * (outcome unknown), LeadershipLostError (definitely not applied) or ClosedError.
    */
-  async propose(command: Uint8Array, options?: ProposeOptions): Promise<ProposeResult<Result>> {
+  propose(command: Uint8Array, options?: ProposeOptions): Promise<ProposeResult<Result>> {
     if (this.raft.role !== 'leader' && (options?.forward ?? this.forwardProposals)) return this.forward(command, options);
-    const [result] = await this.proposeBatch([command], options);
-    return result!;
+    return this.appendProposal([command], options, false) as Promise<ProposeResult<Result>>;
   }
 
   private forward(command: Uint8Array, options: ProposeOptions | undefined): Promise<ProposeResult<Result>> {
@@ -304,6 +304,14 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
 
   /** Replicates several commands as consecutive entries, with one promise for all. */
   proposeBatch(commands: readonly Uint8Array[], options?: ProposeOptions): Promise<ProposeResult<Result>[]> {
+    return this.appendProposal(commands, options, true) as Promise<ProposeResult<Result>[]>;
+  }
+
+  private appendProposal(
+    commands: readonly Uint8Array[],
+    options: ProposeOptions | undefined,
+    batch: boolean,
+  ): Promise<ProposeResult<Result> | ProposeResult<Result>[]> {
     const refusal = this.refuseProposal(commands, options);
     if (refusal) return Promise.reject(refusal);
     let first: { index: number; term: number };
@@ -315,7 +323,7 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
     }
     this.schedule();
     return new Promise((resolve, reject) => {
-      this.proposals.set(first.index, { term: first.term, count: commands.length, results: [], resolve, reject });
+      this.proposals.set(first.index, { term: first.term, count: commands.length, results: batch ? [] : undefined, resolve, reject });
       this.pendingProposalCount += commands.length;
       this.proposalDeadlines.add(this.scheduler.now() + (options?.timeoutMs ?? this.tuning.proposalTimeoutMs), first.index);
     });
@@ -645,15 +653,22 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
       this.proposals.delete(first);
       this.pendingProposalCount -= pending.count;
       pending.reject(new LeadershipLostError(`the entry at index ${entry.index} was replaced by another leader's; it was not applied`));
-      if (entry.index !== first) return;
       return;
     }
-    pending.results.push(result);
-    if (pending.results.length < pending.count) return;
+    const results = pending.results;
+    if (results === undefined) {
+      this.activeProposal = undefined;
+      if (!this.proposals.delete(first)) return; // timed out meanwhile: nobody is waiting
+      this.pendingProposalCount--;
+      (pending.resolve as (value: ProposeResult<Result>) => void)({ index: first, term: pending.term, result });
+      return;
+    }
+    results.push(result);
+    if (results.length < pending.count) return;
     this.activeProposal = undefined;
-    if (!this.proposals.delete(first)) return; // timed out meanwhile: nobody is waiting
+    if (!this.proposals.delete(first)) return;
     this.pendingProposalCount -= pending.count;
-    pending.resolve(pending.results.map((value, i) => ({ index: first + i, term: pending.term, result: value })));
+    (pending.resolve as (value: ProposeResult<Result>[]) => void)(results.map((value, i) => ({ index: first + i, term: pending.term, result: value })));
   }
 
   // ------------------------------------------------------------------ reads
