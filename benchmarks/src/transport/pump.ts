@@ -43,9 +43,8 @@ export async function pump(sender: WebSocketTransport, from: NodeId, to: NodeId,
   let sent = 0;
   let index = 0;
   while (sent < total) {
-    if (sender.socketBufferedBytes(to) > 2 * 1024 * 1024 || sender.queuedBytes(to) > 0) {
-      // congested: sleep instead of spinning (the far end needs the CPU)
-      await new Promise((resolve) => setTimeout(resolve, 1));
+    if (sender.socketBufferedBytes(to) > 2 * 1024 * 1024) {
+      await sender.whenWritable(to, 512 * 1024);
       continue;
     }
     sender.send(to, [{ type: MessageType.Append, from, to, term: 1, prevIndex: index, prevTerm: 1, commit: index, entries: [{ index: index + 1, term: 1, type: 0, data }] }]);

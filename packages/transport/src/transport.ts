@@ -122,6 +122,7 @@ class Peer {
   pendingBytes = 0;
   heartbeatAt = -1;
   heartbeatResponseAt = -1;
+  writableWaiters: { bytes: number; resolve: () => void }[] = [];
 
   constructor(
     readonly id: NodeId,
@@ -281,6 +282,28 @@ export class WebSocketTransport implements Transport {
   socketBufferedBytes(peer: NodeId): number {
     const link = this.peers.get(peer)?.link;
     return link && !link.dead ? link.buffered() : 0;
+  }
+
+  /**
+   * Resolves once the socket to `peer` buffers at most `bytes` (default: half the high-water
+   * mark), or at once if it already does or has no connection: a sender that produces faster
+   * than the link drains can wait on this instead of polling.
+   */
+  whenWritable(peer: NodeId, bytes = this.highWater / 2): Promise<void> {
+    const p = this.peers.get(peer);
+    if (!p || !p.link || p.link.dead || this.closed || p.link.buffered() <= bytes) return Promise.resolve();
+    return new Promise((resolve) => p.writableWaiters.push({ bytes, resolve }));
+  }
+
+  private wakeWriters(peer: Peer, all = false): void {
+    if (peer.writableWaiters.length === 0) return;
+    const buffered = all || !peer.link || peer.link.dead ? 0 : peer.link.buffered();
+    const still: { bytes: number; resolve: () => void }[] = [];
+    for (const waiter of peer.writableWaiters) {
+      if (buffered <= waiter.bytes) waiter.resolve();
+      else still.push(waiter);
+    }
+    peer.writableWaiters = still;
   }
 
   /** Peers with an open connection now. */
@@ -526,6 +549,7 @@ export class WebSocketTransport implements Transport {
     if (!wasCurrent) return;
     peer.link = undefined;
     this.clearPending(peer);
+    this.wakeWriters(peer, true);
     if (this.closed || this.peers.get(peer.id) !== peer) return;
     if (peer.dials) this.scheduleReconnect(peer);
     else this.expect(peer, Date.now() + this.backoffMax + (this.options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs));
@@ -548,6 +572,7 @@ export class WebSocketTransport implements Transport {
     peer.graceTimer = undefined;
     peer.pending = [];
     peer.pendingBytes = 0;
+    this.wakeWriters(peer, true);
     const link = peer.link;
     peer.link = undefined;
     if (link && !link.dead) {
@@ -650,7 +675,9 @@ export class WebSocketTransport implements Transport {
       },
       drain: (ws) => {
         const peer = this.peers.get(ws.getUserData().peer);
-        if (peer && peer.pending.length > 0) this.markDirty(peer);
+        if (!peer) return;
+        if (peer.pending.length > 0) this.markDirty(peer);
+        this.wakeWriters(peer);
       },
       close: (ws, code, message) => {
         this.accepted.delete(ws);
@@ -721,7 +748,9 @@ export class WebSocketTransport implements Transport {
         dead: false,
         send: (bytes) => {
           client.send(bytes, { binary: true }, (error) => {
-            if (!error && !l.dead && peer.pending.length > 0) this.markDirty(peer);
+            if (error || l.dead) return;
+            if (peer.pending.length > 0) this.markDirty(peer);
+            this.wakeWriters(peer);
           });
           return true;
         },
