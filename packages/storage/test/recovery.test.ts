@@ -1,0 +1,193 @@
+import assert from 'node:assert/strict';
+import { closeSync, openSync, readdirSync, readSync, statSync, truncateSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { CorruptLogError, type Entry } from '@flotilla/core';
+import { FileStorage } from '@flotilla/storage';
+import { payload, range, tempDir } from './helpers.js';
+
+const dirs: (() => void)[] = [];
+after(() => dirs.forEach((c) => c()));
+
+const SEG = 16 * 1024;
+const HEADER = 64;
+const REC = 25 + 100; // every test entry has a 100-byte payload
+const PER_SEG = Math.floor((SEG - HEADER) / REC);
+
+/** A closed log of `n` entries in segments of 16 KiB; returns its wal directory and segment files. */
+async function build(n: number, preallocate = true): Promise<{ dir: string; wal: string; segs: string[] }> {
+  const t = tempDir();
+  dirs.push(t.cleanup);
+  const s = await FileStorage.open(t.dir, { segmentBytes: SEG, preallocate });
+  for (let i = 1; i <= n; i += 250) await s.write(undefined, range(i, Math.min(n, i + 249), 1));
+  await s.close();
+  const wal = join(t.dir, 'wal');
+  const segs = readdirSync(wal).filter((f) => f.endsWith('.wal')).sort().map((f) => join(wal, f));
+  return { dir: t.dir, wal, segs };
+}
+
+function open(dir: string): Promise<FileStorage> {
+  return FileStorage.open(dir, { segmentBytes: SEG });
+}
+
+function patch(file: string, offset: number, bytes: Uint8Array): void {
+  const fd = openSync(file, 'r+');
+  writeSync(fd, bytes, 0, bytes.length, offset);
+  closeSync(fd);
+}
+
+function readAt(file: string, offset: number, length: number): Buffer {
+  const fd = openSync(file, 'r');
+  const b = Buffer.alloc(length);
+  readSync(fd, b, 0, length, offset);
+  closeSync(fd);
+  return b;
+}
+
+function check(entries: readonly Entry[], first: number, last: number): void {
+  assert.equal(entries.length, last - first + 1);
+  for (const e of entries) assert.deepEqual(Buffer.from(e.data), Buffer.from(payload(e.index, e.term)));
+}
+
+describe('recovery', () => {
+  const n = PER_SEG * 2 + 50; // two full segments and part of a third
+
+  it('opens a clean log and verifies it', async () => {
+    const { dir, segs } = await build(n);
+    assert.equal(segs.length, 3);
+    const s = await open(dir);
+    assert.equal(s.lastIndex(), n);
+    assert.equal(s.recovery.torn, undefined);
+    check(s.entries(1, n + 1, Infinity), 1, n);
+    await s.close();
+  });
+
+  it('flipped bit in the middle of a sealed segment: CorruptLogError naming the file and offset', async () => {
+    const { dir, segs } = await build(n);
+    const offset = HEADER + 100 * REC + 40; // inside record 101's payload
+    const b = readAt(segs[0]!, offset, 1);
+    b[0]! ^= 0x10;
+    patch(segs[0]!, offset, b);
+    await assert.rejects(open(dir), (e: unknown) => {
+      assert.ok(e instanceof CorruptLogError, String(e));
+      assert.equal(e.file, segs[0]);
+      assert.equal(e.offset, HEADER + 100 * REC);
+      return true;
+    });
+  });
+
+  it('flipped bit in the middle of the last segment, with good records after it: CorruptLogError', async () => {
+    const { dir, segs } = await build(n);
+    const offset = HEADER + 10 * REC + 8; // record 11 of the last segment, index field
+    const b = readAt(segs[2]!, offset, 1);
+    b[0]! ^= 0x01;
+    patch(segs[2]!, offset, b);
+    await assert.rejects(open(dir), (e: unknown) => e instanceof CorruptLogError && e.file === segs[2] && e.offset === HEADER + 10 * REC);
+  });
+
+  for (const preallocate of [true, false]) {
+    const kind = preallocate ? 'preallocated' : 'growing';
+    it(`truncated tail (${kind} segment): the torn record is cut, everything before it kept`, async () => {
+      const { dir, segs } = await build(n, preallocate);
+      const last = segs[segs.length - 1]!;
+      truncateSync(last, HEADER + 50 * REC - 30); // the 50th record of the last segment loses its end
+      const s = await open(dir);
+      assert.equal(s.lastIndex(), n - 1);
+      assert.equal(s.recovery.torn?.file, last);
+      assert.equal(s.recovery.torn?.offset, HEADER + 49 * REC);
+      check(s.entries(1, n, Infinity), 1, n - 1);
+      // the log continues from there, and the cut stays cut
+      await s.write(undefined, range(n, n + 10, 2));
+      await s.close();
+      const r = await open(dir);
+      assert.equal(r.lastIndex(), n + 10);
+      assert.equal(r.term(n), 2);
+      await r.close();
+    });
+
+    it(`truncated record header (${kind} segment): torn, cut`, async () => {
+      const { dir, segs } = await build(n, preallocate);
+      truncateSync(segs[2]!, HEADER + 49 * REC + 10);
+      const s = await open(dir);
+      assert.equal(s.lastIndex(), n - 1);
+      await s.close();
+    });
+  }
+
+  it('zero-filled tail: torn, cut', async () => {
+    const { dir, segs } = await build(n);
+    patch(segs[2]!, HEADER + 47 * REC + 60, Buffer.alloc(3 * REC - 60));
+    const s = await open(dir);
+    assert.equal(s.lastIndex(), n - 3);
+    check(s.entries(1, n - 2, Infinity), 1, n - 3);
+    await s.close();
+  });
+
+  it('truncated segment header of the last segment: the empty segment is dropped', async () => {
+    const { dir, segs } = await build(PER_SEG * 2 + 1);
+    truncateSync(segs[2]!, 20);
+    const s = await open(dir);
+    assert.equal(s.lastIndex(), PER_SEG * 2);
+    await s.write(undefined, range(PER_SEG * 2 + 1, PER_SEG * 2 + 5, 1));
+    await s.close();
+    const r = await open(dir);
+    assert.equal(r.lastIndex(), PER_SEG * 2 + 5);
+    await r.close();
+  });
+
+  it('truncated segment header of a sealed segment: CorruptLogError', async () => {
+    const { dir, segs } = await build(n);
+    truncateSync(segs[1]!, 20);
+    await assert.rejects(open(dir), (e: unknown) => e instanceof CorruptLogError && e.file === segs[1] && e.offset === 0);
+  });
+
+  it('truncated sealed segment: CorruptLogError', async () => {
+    const { dir, segs } = await build(n);
+    truncateSync(segs[0]!, HEADER + 100 * REC + 7);
+    await assert.rejects(open(dir), CorruptLogError);
+  });
+
+  it('segment missing in the middle: CorruptLogError', async () => {
+    const { dir, segs } = await build(n);
+    unlinkSync(segs[1]!);
+    await assert.rejects(open(dir), (e: unknown) => e instanceof CorruptLogError && e.file === segs[2]);
+  });
+
+  it('first segment missing: CorruptLogError', async () => {
+    const { dir, segs } = await build(n);
+    unlinkSync(segs[0]!);
+    await assert.rejects(open(dir), (e: unknown) => e instanceof CorruptLogError && e.file === segs[1]);
+  });
+
+  it('corrupt hard state: CorruptLogError', async () => {
+    const { dir, wal } = await build(10);
+    const state = join(wal, 'STATE');
+    patch(state, 0, Buffer.alloc(statSync(state).size, 0x55));
+    await assert.rejects(open(dir), CorruptLogError);
+  });
+
+  it('opens a log of 1 million 128-byte entries in under a second', { timeout: 120_000 }, async () => {
+    const t = tempDir();
+    dirs.push(t.cleanup);
+    const total = 1_000_000;
+    const s = await FileStorage.open(t.dir);
+    const data = new Uint8Array(128).fill(7);
+    const batch = 5000;
+    const writes: Promise<void>[] = [];
+    for (let i = 1; i <= total; i += batch) {
+      const es: Entry[] = [];
+      for (let k = i; k < i + batch; k++) es.push({ index: k, term: 1 + Math.floor(k / 100_000), type: 0, data });
+      writes.push(s.write(undefined, es));
+      if (writes.length >= 8) await writes.shift();
+    }
+    await Promise.all(writes);
+    await s.close();
+    const started = performance.now();
+    const r = await FileStorage.open(t.dir);
+    const elapsed = performance.now() - started;
+    assert.equal(r.lastIndex(), total);
+    assert.equal(r.term(total), 11);
+    await r.close();
+    assert.ok(elapsed < 1000, `open took ${elapsed.toFixed(0)} ms`);
+  });
+});
