@@ -1,0 +1,122 @@
+// One Flotilla node as a child process, driven by its parent over IPC (tests and benchmarks).
+// Config: JSON in FLOTILLA_NODE_CONFIG. FLOTILLA_KEEP_ENTRIES=1 keeps the list of applied commands.
+import { FlotillaError, TimeoutError, NotLeaderError } from '@flotilla/core';
+import { parseNodeConfig } from './config.js';
+import { LatencyHistogram } from './histogram.js';
+import { Ledger } from './ledger.js';
+import { startNode } from './server.js';
+
+interface Request {
+  readonly seq: number;
+  readonly op: string;
+  readonly [key: string]: unknown;
+}
+
+const send = (message: object): void => {
+  if (process.connected) process.send!(message);
+};
+
+const config = parseNodeConfig(JSON.parse(process.env['FLOTILLA_NODE_CONFIG'] ?? 'null'));
+const ledger = new Ledger(process.env['FLOTILLA_KEEP_ENTRIES'] === '1');
+const { node, transport, wire } = await startNode(config, ledger);
+node.on('stateChange', (state) => send({ event: 'state', id: config.id, ...state }));
+node.on('error', (error) => send({ event: 'error', id: config.id, message: error.message }));
+
+function describe(error: unknown): object {
+  if (error instanceof NotLeaderError) return { code: error.code, message: error.message, leaderId: error.leaderId };
+  if (error instanceof TimeoutError) return { code: error.code, message: error.message, outcomeUnknown: error.outcomeUnknown };
+  if (error instanceof FlotillaError) return { code: error.code, message: error.message };
+  return { code: 'ERROR', message: (error as Error)?.message ?? String(error) };
+}
+
+/** Closed-loop proposers inside this (leader) process: the workload of the cluster benchmark. */
+async function load(concurrency: number, warmupMs: number, durationMs: number, payloadBytes: number): Promise<object> {
+  const payload = new Uint8Array(payloadBytes).fill(42);
+  const histogram = new LatencyHistogram();
+  let measuring = false;
+  let running = true;
+  let completed = 0;
+  let failures = 0;
+  const worker = async (): Promise<void> => {
+    while (running) {
+      const started = performance.now();
+      try {
+        await node.propose(payload);
+      } catch {
+        failures++;
+        await new Promise((r) => setTimeout(r, 1));
+        continue;
+      }
+      if (measuring) {
+        histogram.record((performance.now() - started) * 1000);
+        completed++;
+      }
+    }
+  };
+  const workers = Array.from({ length: concurrency }, worker);
+  await new Promise((r) => setTimeout(r, warmupMs));
+  measuring = true;
+  const start = performance.now();
+  const progress = setInterval(() => send({ event: 'progress', completed, elapsedMs: performance.now() - start }), 1000);
+  await new Promise((r) => setTimeout(r, durationMs));
+  measuring = false;
+  const elapsedMs = performance.now() - start;
+  clearInterval(progress);
+  running = false;
+  await Promise.all(workers);
+  return {
+    concurrency,
+    completed,
+    failures,
+    opsPerSec: (completed / elapsedMs) * 1000,
+    p50Us: histogram.percentile(0.5),
+    p99Us: histogram.percentile(0.99),
+    p999Us: histogram.percentile(0.999),
+    maxUs: Math.round(histogram.maxUs),
+    rssBytes: process.memoryUsage().rss,
+  };
+}
+
+async function handle(request: Request): Promise<object> {
+  switch (request.op) {
+    case 'status':
+      return { ...node.status(), transport: wire.stats() };
+    case 'propose': {
+      const data = Buffer.from(String(request['data']), 'base64');
+      const result = await node.propose(data, { forward: request['forward'] === true, timeoutMs: Number(request['timeoutMs'] ?? 5000) });
+      return { index: result.index, term: result.term, result: result.result };
+    }
+    case 'digest':
+      return ledger.digest();
+    case 'entries':
+      return { entries: ledger.entries };
+    case 'block':
+      transport.block(request['peers'] as string[]);
+      return {};
+    case 'heal':
+      transport.heal();
+      return {};
+    case 'load':
+      return load(Number(request['concurrency']), Number(request['warmupMs']), Number(request['durationMs']), Number(request['payloadBytes'] ?? 128));
+    case 'stop':
+      await node.close();
+      setImmediate(() => process.exit(0));
+      return {};
+    default:
+      throw new FlotillaError('BAD_REQUEST', `unknown op ${request.op}`);
+  }
+}
+
+process.on('message', (request: Request) => {
+  handle(request).then(
+    (result) => send({ re: request.seq, ok: true, ...result }),
+    (error: unknown) => send({ re: request.seq, ok: false, error: describe(error) }),
+  );
+});
+process.on('disconnect', () => {
+  void node.close().then(() => process.exit(0));
+});
+process.on('SIGTERM', () => {
+  void node.close().then(() => process.exit(0));
+});
+send({ event: 'ready', id: config.id });

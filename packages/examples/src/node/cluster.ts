@@ -1,0 +1,185 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { RaftNodeTuning } from '@flotilla/core';
+import { toConfigFile, type NodeConfig } from './config.js';
+
+export interface LocalClusterOptions {
+  readonly size: number;
+  readonly baseDir: string;
+  readonly clusterId?: string;
+  readonly secret?: string;
+  readonly tuning?: Partial<RaftNodeTuning>;
+  /** Keep the list of applied commands in each node (for exactly-once checks). */
+  readonly keepEntries?: boolean;
+  readonly forwardProposals?: boolean;
+  /** Events from the nodes: state changes, errors, progress. */
+  readonly onEvent?: (event: Record<string, unknown>) => void;
+  /** Per-request deadline in ms (default 30 s). */
+  readonly requestTimeoutMs?: number;
+}
+
+export type Reply = Record<string, unknown> & { ok: boolean };
+
+interface Child {
+  process: ChildProcess;
+  pending: Map<number, (reply: Reply) => void>;
+  exited: Promise<number | null>;
+}
+
+const CHILD = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './child.ts' : './child.js', import.meta.url));
+
+/** Free TCP ports on 127.0.0.1, found by binding port 0. */
+export async function freePorts(count: number): Promise<number[]> {
+  const ports: number[] = [];
+  while (ports.length < count) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const server = createServer();
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        const address = server.address();
+        server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+      });
+    });
+    if (!ports.includes(port)) ports.push(port);
+  }
+  return ports;
+}
+
+/** A cluster of node processes on 127.0.0.1, each with its own data directory. */
+export class LocalCluster {
+  readonly ids: string[];
+  readonly configs = new Map<string, NodeConfig>();
+  private readonly children = new Map<string, Child>();
+  private seq = 0;
+
+  private constructor(private readonly options: LocalClusterOptions, ports: number[]) {
+    this.ids = Array.from({ length: options.size }, (_, i) => `n${i + 1}`);
+    const addresses = Object.fromEntries(this.ids.map((id, i) => [id, `127.0.0.1:${ports[i]}`]));
+    for (const id of this.ids) {
+      this.configs.set(id, {
+        id,
+        clusterId: options.clusterId ?? 'flotilla-local',
+        secret: options.secret ?? 'local-secret',
+        raftAddress: addresses[id]!,
+        peers: Object.fromEntries(Object.entries(addresses).filter(([peer]) => peer !== id)),
+        dataDir: join(options.baseDir, id),
+        forwardProposals: options.forwardProposals ?? false,
+        tuning: options.tuning ?? {},
+      });
+    }
+  }
+
+  static async start(options: LocalClusterOptions): Promise<LocalCluster> {
+    const cluster = new LocalCluster(options, await freePorts(options.size));
+    await mkdir(options.baseDir, { recursive: true });
+    await Promise.all(cluster.ids.map((id) => cluster.startNode(id)));
+    return cluster;
+  }
+
+  /** Starts (or restarts) one node process and waits until it is ready. */
+  async startNode(id: string, config: NodeConfig = this.configs.get(id)!): Promise<void> {
+    if (this.children.has(id)) throw new Error(`${id} is already running`);
+    const execArgv = CHILD.endsWith('.ts') ? ['--import', 'tsx', '--conditions=flotilla-source'] : [];
+    const child = fork(CHILD, [], {
+      execArgv,
+      env: { ...process.env, FLOTILLA_NODE_CONFIG: JSON.stringify(toConfigFile(config)), FLOTILLA_KEEP_ENTRIES: this.options.keepEntries ? '1' : '0' },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    const entry: Child = {
+      process: child,
+      pending: new Map(),
+      exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))),
+    };
+    this.children.set(id, entry);
+    const ready = new Promise<void>((resolve, reject) => {
+      child.once('exit', (code) => reject(new Error(`${id} exited with code ${code} before it was ready`)));
+      child.on('message', (message: Record<string, unknown>) => {
+        if (message['event'] === 'ready') resolve();
+        if (typeof message['re'] === 'number') {
+          const done = entry.pending.get(message['re']);
+          entry.pending.delete(message['re']);
+          done?.(message as Reply);
+        } else if (message['event']) {
+          this.options.onEvent?.(message);
+        }
+      });
+    });
+    void entry.exited.then(() => {
+      for (const done of entry.pending.values()) done({ ok: false, error: { code: 'EXITED', message: `${id} exited` } });
+      entry.pending.clear();
+      if (this.children.get(id) === entry) this.children.delete(id);
+    });
+    await ready;
+  }
+
+  isRunning(id: string): boolean {
+    return this.children.has(id);
+  }
+
+  /** Sends one request to a node and waits for its reply (or a deadline). */
+  request(id: string, op: string, args: Record<string, unknown> = {}, timeoutMs = this.options.requestTimeoutMs ?? 30_000): Promise<Reply> {
+    const child = this.children.get(id);
+    if (!child) return Promise.resolve({ ok: false, error: { code: 'DOWN', message: `${id} is not running` } });
+    const seq = ++this.seq;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        child.pending.delete(seq);
+        resolve({ ok: false, error: { code: 'NO_REPLY', message: `${id} did not answer ${op} within ${timeoutMs} ms` } });
+      }, timeoutMs);
+      child.pending.set(seq, (reply) => {
+        clearTimeout(timer);
+        resolve(reply);
+      });
+      child.process.send({ seq, op, ...args });
+    });
+  }
+
+  /** The id of the node that says it leads (and whose followers agree), waiting up to timeoutMs. */
+  async waitForLeader(timeoutMs = 10_000, among: readonly string[] = this.ids): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const statuses = await Promise.all(among.filter((id) => this.isRunning(id)).map((id) => this.request(id, 'status', {}, 2000)));
+      const leader = statuses.find((s) => s.ok && s['role'] === 'leader');
+      if (leader) {
+        const id = leader['id'] as string;
+        const agree = statuses.filter((s) => s.ok && s['leader'] === id).length;
+        if (agree > among.length / 2) return id;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`no leader among ${among.join(', ')} within ${timeoutMs} ms`);
+  }
+
+  /** Kills a node process (SIGKILL by default: no cleanup, as a crash) and waits for it to exit. */
+  async kill(id: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const child = this.children.get(id);
+    if (!child) return;
+    child.process.kill(signal);
+    await child.exited;
+  }
+
+  pause(id: string): void {
+    this.children.get(id)?.process.kill('SIGSTOP');
+  }
+
+  resume(id: string): void {
+    this.children.get(id)?.process.kill('SIGCONT');
+  }
+
+  /** Stops every node: gracefully, then by force after a grace period. */
+  async stop(): Promise<void> {
+    await Promise.all(
+      [...this.children.keys()].map(async (id) => {
+        const child = this.children.get(id)!;
+        child.process.kill('SIGCONT');
+        void this.request(id, 'stop', {}, 3000);
+        const timer = setTimeout(() => child.process.kill('SIGKILL'), 3000);
+        await child.exited;
+        clearTimeout(timer);
+      }),
+    );
+  }
+}

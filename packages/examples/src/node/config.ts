@@ -1,0 +1,73 @@
+import { ConfigError, DEFAULT_TUNING, type NodeId, type RaftNodeTuning } from '@flotilla/core';
+
+/** Everything one node process needs. Every key can come from a config file or a flag. */
+export interface NodeConfig {
+  readonly id: NodeId;
+  readonly clusterId: string;
+  readonly secret: string;
+  /** host:port where this node listens for its peers. */
+  readonly raftAddress: string;
+  /** id → host:port of every other voter. */
+  readonly peers: Readonly<Record<NodeId, string>>;
+  readonly dataDir: string;
+  readonly forwardProposals: boolean;
+  readonly tuning: Partial<RaftNodeTuning>;
+}
+
+const TUNING_KEYS = new Set(Object.keys(DEFAULT_TUNING));
+
+function text(source: Record<string, unknown>, key: string): string {
+  const value = source[key];
+  if (typeof value !== 'string' || value.length === 0) throw new ConfigError(key, `must be a non-empty string, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+export function parseHostPort(key: string, address: string): { host: string; port: number } {
+  const match = /^\[?([^\]]+?)\]?:(\d+)$/.exec(address);
+  const port = match ? Number(match[2]) : NaN;
+  if (!match || !Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(key, `must be host:port, got ${JSON.stringify(address)}`);
+  return { host: match[1]!, port };
+}
+
+/** Validates a parsed config object; every problem names its key. */
+export function parseNodeConfig(source: unknown): NodeConfig {
+  if (typeof source !== 'object' || source === null || Array.isArray(source)) throw new ConfigError('config', 'must be an object');
+  const raw = source as Record<string, unknown>;
+  const id = text(raw, 'id');
+  const peersRaw = raw['peers'] ?? {};
+  if (typeof peersRaw !== 'object' || peersRaw === null || Array.isArray(peersRaw)) throw new ConfigError('peers', 'must be an object of id → host:port');
+  const peers: Record<string, string> = {};
+  for (const [peer, address] of Object.entries(peersRaw as Record<string, unknown>)) {
+    if (peer === id) throw new ConfigError(`peers.${peer}`, 'names this node itself');
+    if (typeof address !== 'string') throw new ConfigError(`peers.${peer}`, 'must be host:port');
+    parseHostPort(`peers.${peer}`, address);
+    peers[peer] = address;
+  }
+  const raftAddress = text(raw, 'raftAddress');
+  parseHostPort('raftAddress', raftAddress);
+  const tuning: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(raw)) {
+    if (TUNING_KEYS.has(key)) tuning[key] = value;
+    else if (!['id', 'clusterId', 'secret', 'raftAddress', 'peers', 'dataDir', 'forwardProposals'].includes(key)) {
+      throw new ConfigError(key, 'is not a known option');
+    }
+  }
+  const forwardProposals = raw['forwardProposals'] ?? false;
+  if (typeof forwardProposals !== 'boolean') throw new ConfigError('forwardProposals', 'must be true or false');
+  return {
+    id,
+    clusterId: text(raw, 'clusterId'),
+    secret: text(raw, 'secret'),
+    raftAddress,
+    peers,
+    dataDir: text(raw, 'dataDir'),
+    forwardProposals,
+    tuning: tuning as Partial<RaftNodeTuning>,
+  };
+}
+
+/** The flat config-file form of a NodeConfig (what parseNodeConfig reads back). */
+export function toConfigFile(config: NodeConfig): Record<string, unknown> {
+  const { tuning, ...rest } = config;
+  return { ...rest, ...tuning };
+}
