@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs';
+import { runClusterBenchmark } from './cluster/index.js';
 import { runCoreBenchmarks } from './core/index.js';
 import { runSimulation } from './sim.js';
 
 /**
- * `pnpm bench [-- --quick] [--only core,storage,transport,sim]`: the benchmark suite. Every figure
+ * `pnpm bench [-- --quick] [--json FILE] [--cpu-prof-dir DIR] [--only cluster,core,storage,transport,sim]`: the benchmark suite. Every figure
  * is printed next to a baseline measured in the same run.
  */
 const args = process.argv.slice(2);
@@ -12,7 +13,15 @@ const onlyArg = args.indexOf('--only');
 const only = onlyArg >= 0 ? new Set((args[onlyArg + 1] ?? '').split(',')) : undefined;
 const wanted = (name: string): boolean => !only || only.has(name);
 
+const valueOf = (flag: string): string | undefined => {
+  const at = args.indexOf(flag);
+  return at >= 0 ? args[at + 1] : undefined;
+};
+const json = valueOf('--json');
+const cpuProfileDir = valueOf('--cpu-prof-dir');
+
 console.log(`Flotilla benchmarks${quick ? ' (quick)' : ''}: node ${process.version}, ${process.platform}/${process.arch}`);
+if (wanted('cluster')) await runClusterBenchmark({ quick, ...(json ? { json } : {}), ...(cpuProfileDir ? { cpuProfileDir } : {}) });
 if (wanted('core')) await runCoreBenchmarks({ quick });
 for (const suite of ['storage', 'transport'] as const) {
   if (!wanted(suite)) continue;

@@ -115,10 +115,10 @@ async function roundTrip(quick: boolean): Promise<{ ours: Latency; base: Latency
   }
 }
 
-function startWorker(kind: 'net-sink' | 'transport', total: number): { worker: Worker; next: (key: string) => Promise<Record<string, unknown>> } {
+function startWorker(kind: 'net-sink' | 'transport'): { worker: Worker; next: (key: string) => Promise<Record<string, unknown>> } {
   // Workers do not run the parent's --import hooks: register tsx there before loading the worker.
   const entry = `import { register } from ${JSON.stringify(import.meta.resolve('tsx/esm/api'))}; register(); await import(${JSON.stringify(new URL('./worker.ts', import.meta.url).href)});`;
-  const worker = new Worker(new URL(`data:text/javascript,${encodeURIComponent(entry)}`), { workerData: { kind, total } });
+  const worker = new Worker(new URL(`data:text/javascript,${encodeURIComponent(entry)}`), { workerData: { kind } });
   const inbox: Record<string, unknown>[] = [];
   const waiting: { key: string; resolve: (m: Record<string, unknown>) => void }[] = [];
   worker.on('message', (m: Record<string, unknown>) => {
@@ -142,9 +142,14 @@ async function stopWorker(worker: Worker): Promise<void> {
   await worker.terminate();
 }
 
-/** Bytes per second for `total` entry bytes in ~64 KiB frames between this thread and a worker. */
+const seconds = (since: bigint): number => Number(process.hrtime.bigint() - since) / 1e9;
+
+/**
+ * Bytes per second for `total` entry bytes in ~64 KiB frames between this thread and a worker,
+ * after a warm-up transfer of a quarter of that.
+ */
 async function transportThroughput(total: number, fromDialer: boolean): Promise<number> {
-  const { worker, next } = startWorker('transport', total);
+  const { worker, next } = startWorker('transport');
   const receiver = new Receiver();
   const a = benchTransport('a');
   try {
@@ -154,19 +159,22 @@ async function transportThroughput(total: number, fromDialer: boolean): Promise<
     a.addPeer('b', `ws://127.0.0.1:${port}`); // 'a' < 'b': a dials
     while (a.connectedPeers().length === 0) await new Promise((r) => setTimeout(r, 5));
     await new Promise((r) => setTimeout(r, 50)); // let the worker see the connection too
-    let done: (() => void) | undefined;
-    const finished = new Promise<void>((resolve) => (done = resolve));
-    const started = process.hrtime.bigint();
-    if (fromDialer) {
-      void next('done').then(() => done?.());
-      await pump(a, 'a', 'b', total);
-    } else {
-      countAppends(receiver, total, () => done?.());
-      worker.postMessage({ send: true });
-    }
-    await finished;
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    return total / seconds;
+    const run = async (bytes: number): Promise<number> => {
+      const started = process.hrtime.bigint();
+      if (fromDialer) {
+        worker.postMessage({ expect: bytes });
+        const done = next('done');
+        await pump(a, 'a', 'b', bytes);
+        await done;
+      } else {
+        const done = new Promise<void>((resolve) => countAppends(receiver, bytes, resolve));
+        worker.postMessage({ send: bytes });
+        await done;
+      }
+      return bytes / seconds(started);
+    };
+    await run(total / 4);
+    return await run(total);
   } finally {
     await a.close();
     await stopWorker(worker);
@@ -174,7 +182,7 @@ async function transportThroughput(total: number, fromDialer: boolean): Promise<
 }
 
 async function netThroughput(total: number): Promise<number> {
-  const { worker, next } = startWorker('net-sink', total);
+  const { worker, next } = startWorker('net-sink');
   const { port } = (await next('port')) as { port: number };
   const client = connect(port, '127.0.0.1');
   client.setNoDelay(true);
@@ -182,16 +190,18 @@ async function netThroughput(total: number): Promise<number> {
     await once(client, 'connect');
     const frame = Buffer.alloc(FRAME_BYTES, 3);
     frame.writeUInt32LE(FRAME_BYTES - 4, 0);
-    const done = next('done');
-    const started = process.hrtime.bigint();
-    let sent = 0;
-    while (sent < total) {
-      sent += FRAME_BYTES;
-      if (!client.write(frame)) await once(client, 'drain');
-    }
-    await done;
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    return total / seconds;
+    const run = async (bytes: number): Promise<number> => {
+      worker.postMessage({ expect: bytes });
+      const done = next('done');
+      const started = process.hrtime.bigint();
+      for (let sent = 0; sent < bytes; sent += FRAME_BYTES) {
+        if (!client.write(frame)) await once(client, 'drain');
+      }
+      await done;
+      return bytes / seconds(started);
+    };
+    await run(total / 4);
+    return await run(total);
   } finally {
     client.destroy();
     await stopWorker(worker);

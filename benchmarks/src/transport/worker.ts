@@ -4,11 +4,21 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { benchTransport, countAppends, pump, Receiver } from './pump.js';
 
 const port = parentPort!;
-const { kind, total } = workerData as { kind: 'net-sink' | 'transport'; total: number };
+const { kind } = workerData as { kind: 'net-sink' | 'transport' };
+
+interface Command {
+  /** Count this many bytes from now on, then post { done }. */
+  expect?: number;
+  /** (transport) Send this many entry bytes to 'a'. */
+  send?: number;
+  /** (transport) The dialing peer's port. */
+  peerPort?: number;
+  close?: boolean;
+}
 
 if (kind === 'net-sink') {
+  let remaining = Infinity;
   const server = createServer((socket) => {
-    let received = 0;
     let pending: Buffer | undefined;
     socket.on('data', (chunk: Buffer) => {
       // parse length-prefixed frames, as the transport's receiver does
@@ -17,29 +27,30 @@ if (kind === 'net-sink') {
       while (data.length >= 4) {
         const length = data.readUInt32LE(0);
         if (data.length < 4 + length) break;
-        received += 4 + length;
+        remaining -= 4 + length;
         data = data.subarray(4 + length);
       }
       if (data.length > 0) pending = data;
-      if (received >= total) {
+      if (remaining <= 0) {
+        remaining = Infinity;
         port.postMessage({ done: true });
-        received = -Infinity;
       }
     });
   });
   server.listen(0, '127.0.0.1', () => port.postMessage({ port: (server.address() as { port: number }).port }));
-  port.on('message', (m: { close?: boolean }) => {
+  port.on('message', (m: Command) => {
+    if (m.expect) remaining = m.expect;
     if (m.close) server.close(() => port.close());
   });
 } else {
   const receiver = new Receiver();
   const b = benchTransport('b');
   await b.start(receiver);
-  countAppends(receiver, total, () => port.postMessage({ done: true }));
   port.postMessage({ port: b.port });
-  port.on('message', (m: { peerPort?: number; send?: boolean; close?: boolean }) => {
+  port.on('message', (m: Command) => {
     if (m.peerPort) b.addPeer('a', `ws://127.0.0.1:${m.peerPort}`);
-    if (m.send) void pump(b, 'b', 'a', total);
+    if (m.expect) countAppends(receiver, m.expect, () => port.postMessage({ done: true }));
+    if (m.send) void pump(b, 'b', 'a', m.send);
     if (m.close) void b.close().then(() => port.close());
   });
 }

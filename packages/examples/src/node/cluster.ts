@@ -17,6 +17,8 @@ export interface LocalClusterOptions {
   readonly forwardProposals?: boolean;
   /** Events from the nodes: state changes, errors, progress. */
   readonly onEvent?: (event: Record<string, unknown>) => void;
+  /** Extra node flags for every node process (e.g. --cpu-prof). */
+  readonly nodeArgs?: readonly string[];
   /** Per-request deadline in ms (default 30 s). */
   readonly requestTimeoutMs?: number;
 }
@@ -82,7 +84,7 @@ export class LocalCluster {
   /** Starts (or restarts) one node process and waits until it is ready. */
   async startNode(id: string, config: NodeConfig = this.configs.get(id)!): Promise<void> {
     if (this.children.has(id)) throw new Error(`${id} is already running`);
-    const execArgv = CHILD.endsWith('.ts') ? ['--import', 'tsx', '--conditions=flotilla-source'] : [];
+    const execArgv = [...(CHILD.endsWith('.ts') ? ['--import', 'tsx', '--conditions=flotilla-source'] : []), ...(this.options.nodeArgs ?? [])];
     const child = fork(CHILD, [], {
       execArgv,
       env: { ...process.env, FLOTILLA_NODE_CONFIG: JSON.stringify(toConfigFile(config)), FLOTILLA_KEEP_ENTRIES: this.options.keepEntries ? '1' : '0' },

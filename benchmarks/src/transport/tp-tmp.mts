@@ -1,0 +1,2 @@
+import { runLoopbackBenchmarks } from './loopback.js';
+await runLoopbackBenchmarks(process.argv.includes('--quick'));
