@@ -156,3 +156,21 @@ test('a forwarded proposal whose leader is unreachable fails with a timeout that
     await Promise.all(nodes.map((n) => n.close()));
   }
 });
+
+test('forwarded proposals fail as outcome-unknown as soon as leadership moves, not at the deadline', async () => {
+  const { nodes, network } = await cluster(['a', 'b', 'c']);
+  try {
+    const leader = await waitFor('a leader', () => nodes.find((n) => n.role === 'leader'));
+    const follower = await waitFor('a follower that knows the leader', () => nodes.find((n) => n !== leader && n.leaderId === leader.id));
+    network.isolate(leader.id);
+    const started = Date.now();
+    await assert.rejects(follower.propose(new Uint8Array([1]), { forward: true, timeoutMs: 20_000 }), (e: unknown) => {
+      assert.ok(e instanceof TimeoutError && e.outcomeUnknown);
+      assert.match(e.message, /leadership moved/);
+      return true;
+    });
+    assert.ok(Date.now() - started < 10_000, 'failed well before the 20 s deadline');
+  } finally {
+    await Promise.all(nodes.map((n) => n.close()));
+  }
+});

@@ -5,3 +5,7 @@ export { Ledger } from './node/ledger.js';
 export { LatencyHistogram } from './node/histogram.js';
 export { FaultTransport } from './node/fault-transport.js';
 export { startNode, type RunningNode } from './node/server.js';
+export { FlotillaClient, RejectedError, type ClientOptions, type SubmitResult } from './client/client.js';
+export { HttpServer, json, errorReply, type HttpRequest, type HttpReply, type HttpHandler } from './http/server.js';
+export { replyForError } from './http/errors.js';
+export { clientApi } from './node/client-api.js';

@@ -168,7 +168,7 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
   private readonly forwardProposals: boolean;
   private readonly resultCodec: ResultCodec<Result>;
   /** Proposals this follower forwarded, by request id. */
-  private readonly forwarded = new Map<number, { resolve: (r: ProposeResult<Result>) => void; reject: (e: Error) => void }>();
+  private readonly forwarded = new Map<number, { leader: NodeId; resolve: (r: ProposeResult<Result>) => void; reject: (e: Error) => void }>();
   private readonly forwardDeadlines: DeadlineWheel;
   private nextForwardId = 1;
 
@@ -239,7 +239,7 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
     if (leader === '') return Promise.reject(this.notLeader());
     const requestId = this.nextForwardId++;
     return new Promise((resolve, reject) => {
-      this.forwarded.set(requestId, { resolve, reject });
+      this.forwarded.set(requestId, { leader, resolve, reject });
       this.pendingProposalCount++;
       this.forwardDeadlines.add(this.scheduler.now() + (options?.timeoutMs ?? this.tuning.proposalTimeoutMs), requestId);
       this.queueMessages([{ type: MessageType.Propose, from: this.id, to: leader, term: this.raft.term, requestId, data: command }]);
@@ -573,11 +573,28 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
     this.outbox.clear();
   }
 
+  /**
+   * Leadership moved: answers to proposals forwarded to another leader may never come (it may have
+   * crashed). Their outcome is unknown (it may have replicated them first); say so now rather than
+   * at the deadline.
+   */
+  private failForwardsToOtherLeaders(leader: NodeId): void {
+    for (const [requestId, pending] of this.forwarded) {
+      if (pending.leader === leader) continue;
+      this.forwarded.delete(requestId);
+      this.pendingProposalCount--;
+      pending.reject(new TimeoutError(`leadership moved from ${pending.leader} while the forwarded proposal was in flight; the outcome is unknown`, true));
+    }
+  }
+
   private onSoftState(state: SoftState): void {
     const previousLeader = this.lastLeader;
     this.lastLeader = state.leader;
     this.emit('stateChange', state);
-    if (state.leader !== previousLeader) this.emit('leaderChange', { leader: state.leader, term: state.term });
+    if (state.leader !== previousLeader) {
+      this.failForwardsToOtherLeaders(state.leader);
+      this.emit('leaderChange', { leader: state.leader, term: state.term });
+    }
   }
   private lastLeader: NodeId = '';
 

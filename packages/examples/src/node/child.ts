@@ -1,7 +1,9 @@
 // One Flotilla node as a child process, driven by its parent over IPC (tests and benchmarks).
 // Config: JSON in FLOTILLA_NODE_CONFIG. FLOTILLA_KEEP_ENTRIES=1 keeps the list of applied commands.
-import { FlotillaError, TimeoutError, NotLeaderError } from '@flotilla/core';
-import { parseNodeConfig } from './config.js';
+import { FlotillaError, TimeoutError, NotLeaderError, defaultResultCodec, type ResultCodec } from '@flotilla/core';
+import { HttpServer } from '../http/server.js';
+import { clientApi } from './client-api.js';
+import { parseHostPort, parseNodeConfig } from './config.js';
 import { LatencyHistogram } from './histogram.js';
 import { Ledger } from './ledger.js';
 import { startNode } from './server.js';
@@ -21,6 +23,17 @@ const ledger = new Ledger(process.env['FLOTILLA_KEEP_ENTRIES'] === '1');
 const { node, transport, wire } = await startNode(config, ledger);
 node.on('stateChange', (state) => send({ event: 'state', id: config.id, ...state }));
 node.on('error', (error) => send({ event: 'error', id: config.id, message: error.message }));
+let http: HttpServer | undefined;
+if (config.httpAddress) {
+  const { host, port } = parseHostPort('httpAddress', config.httpAddress);
+  const timeoutMs = config.tuning.proposalTimeoutMs ?? 5000;
+  http = new HttpServer(clientApi(node, defaultResultCodec as ResultCodec<number>, timeoutMs), { maxBodyBytes: 1024 * 1024, deadlineMs: timeoutMs + 1000 });
+  await http.listen(host, port);
+}
+const shutdown = (): void => {
+  http?.close();
+  void node.close().then(() => process.exit(0));
+};
 
 function describe(error: unknown): object {
   if (error instanceof NotLeaderError) return { code: error.code, message: error.message, leaderId: error.leaderId };
@@ -99,8 +112,7 @@ async function handle(request: Request): Promise<object> {
     case 'load':
       return load(Number(request['concurrency']), Number(request['warmupMs']), Number(request['durationMs']), Number(request['payloadBytes'] ?? 128));
     case 'stop':
-      await node.close();
-      setImmediate(() => process.exit(0));
+      setImmediate(shutdown);
       return {};
     default:
       throw new FlotillaError('BAD_REQUEST', `unknown op ${request.op}`);
@@ -113,10 +125,6 @@ process.on('message', (request: Request) => {
     (error: unknown) => send({ re: request.seq, ok: false, error: describe(error) }),
   );
 });
-process.on('disconnect', () => {
-  void node.close().then(() => process.exit(0));
-});
-process.on('SIGTERM', () => {
-  void node.close().then(() => process.exit(0));
-});
+process.on('disconnect', shutdown);
+process.on('SIGTERM', shutdown);
 send({ event: 'ready', id: config.id });

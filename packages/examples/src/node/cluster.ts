@@ -60,12 +60,14 @@ export class LocalCluster {
   private constructor(private readonly options: LocalClusterOptions, ports: number[]) {
     this.ids = Array.from({ length: options.size }, (_, i) => `n${i + 1}`);
     const addresses = Object.fromEntries(this.ids.map((id, i) => [id, `127.0.0.1:${ports[i]}`]));
+    const httpAddresses = Object.fromEntries(this.ids.map((id, i) => [id, `127.0.0.1:${ports[options.size + i]}`]));
     for (const id of this.ids) {
       this.configs.set(id, {
         id,
         clusterId: options.clusterId ?? 'flotilla-local',
         secret: options.secret ?? 'local-secret',
         raftAddress: addresses[id]!,
+        httpAddress: httpAddresses[id]!,
         peers: Object.fromEntries(Object.entries(addresses).filter(([peer]) => peer !== id)),
         dataDir: join(options.baseDir, id),
         forwardProposals: options.forwardProposals ?? false,
@@ -75,7 +77,7 @@ export class LocalCluster {
   }
 
   static async start(options: LocalClusterOptions): Promise<LocalCluster> {
-    const cluster = new LocalCluster(options, await freePorts(options.size));
+    const cluster = new LocalCluster(options, await freePorts(2 * options.size));
     await mkdir(options.baseDir, { recursive: true });
     await Promise.all(cluster.ids.map((id) => cluster.startNode(id)));
     return cluster;
@@ -115,6 +117,11 @@ export class LocalCluster {
       if (this.children.get(id) === entry) this.children.delete(id);
     });
     await ready;
+  }
+
+  /** Base URLs of the nodes' HTTP APIs. */
+  httpEndpoints(): string[] {
+    return this.ids.map((id) => `http://${this.configs.get(id)!.httpAddress}`);
   }
 
   isRunning(id: string): boolean {

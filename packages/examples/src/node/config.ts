@@ -7,6 +7,8 @@ export interface NodeConfig {
   readonly secret: string;
   /** host:port where this node listens for its peers. */
   readonly raftAddress: string;
+  /** host:port of this node's HTTP API (command API, and the KV service), if it serves one. */
+  readonly httpAddress?: string;
   /** id → host:port of every other voter. */
   readonly peers: Readonly<Record<NodeId, string>>;
   readonly dataDir: string;
@@ -45,10 +47,15 @@ export function parseNodeConfig(source: unknown): NodeConfig {
   }
   const raftAddress = text(raw, 'raftAddress');
   parseHostPort('raftAddress', raftAddress);
+  const httpAddress = raw['httpAddress'];
+  if (httpAddress !== undefined) {
+    if (typeof httpAddress !== 'string') throw new ConfigError('httpAddress', 'must be host:port');
+    parseHostPort('httpAddress', httpAddress);
+  }
   const tuning: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(raw)) {
     if (TUNING_KEYS.has(key)) tuning[key] = value;
-    else if (!['id', 'clusterId', 'secret', 'raftAddress', 'peers', 'dataDir', 'forwardProposals'].includes(key)) {
+    else if (!['id', 'clusterId', 'secret', 'raftAddress', 'httpAddress', 'peers', 'dataDir', 'forwardProposals'].includes(key)) {
       throw new ConfigError(key, 'is not a known option');
     }
   }
@@ -59,6 +66,7 @@ export function parseNodeConfig(source: unknown): NodeConfig {
     clusterId: text(raw, 'clusterId'),
     secret: text(raw, 'secret'),
     raftAddress,
+    ...(typeof httpAddress === 'string' ? { httpAddress } : {}),
     peers,
     dataDir: text(raw, 'dataDir'),
     forwardProposals,
