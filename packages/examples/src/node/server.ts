@@ -1,5 +1,5 @@
 import { mkdir } from 'node:fs/promises';
-import { RaftNode, type StateMachine } from '@flotilla/core';
+import { DEFAULT_TUNING, RaftNode, type StateMachine } from '@flotilla/core';
 import { FileStorage } from '@flotilla/storage';
 import { WebSocketTransport } from '@flotilla/transport';
 import { parseHostPort, type NodeConfig } from './config.js';
@@ -15,7 +15,11 @@ export interface RunningNode<Result> {
 /** Opens the durable storage, starts the WebSocket transport and the Raft node of one process. */
 export async function startNode<Result>(config: NodeConfig, stateMachine: StateMachine<Result>): Promise<RunningNode<Result>> {
   await mkdir(config.dataDir, { recursive: true });
-  const storage = await FileStorage.open(config.dataDir);
+  // The storage's queue of not-yet-durable bytes must hold everything Raft can have in flight
+  // (uncommitted payload plus record headers, or a follower's inflight window), or a full queue
+  // would fail a write and stop the node. Raft's own bounds are the ones that push back.
+  const raftBound = Math.max(config.tuning.maxUncommittedBytes ?? DEFAULT_TUNING.maxUncommittedBytes, config.tuning.maxInflightBytes ?? DEFAULT_TUNING.maxInflightBytes);
+  const storage = await FileStorage.open(config.dataDir, { maxPendingBytes: 4 * raftBound });
   const wire = new WebSocketTransport({
     id: config.id,
     clusterId: config.clusterId,
