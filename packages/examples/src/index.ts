@@ -9,3 +9,8 @@ export { FlotillaClient, RejectedError, type ClientOptions, type SubmitResult } 
 export { HttpServer, json, errorReply, type HttpRequest, type HttpReply, type HttpHandler } from './http/server.js';
 export { replyForError } from './http/errors.js';
 export { clientApi } from './node/client-api.js';
+export { startKvService, type KvService } from './kv/service.js';
+export { KvStateMachine, type KvResult } from './kv/state-machine.js';
+export { encodeCommand, decodeCommand, Op, type KvCommand } from './kv/commands.js';
+export { kvApi, type KvApiOptions } from './kv/api.js';
+export { prometheusMetrics } from './kv/metrics.js';

@@ -6,7 +6,8 @@ import { clientApi } from './client-api.js';
 import { parseHostPort, parseNodeConfig } from './config.js';
 import { LatencyHistogram } from './histogram.js';
 import { Ledger } from './ledger.js';
-import { startNode } from './server.js';
+import { startNode, type RunningNode } from './server.js';
+import { startKvService } from '../kv/service.js';
 
 interface Request {
   readonly seq: number;
@@ -20,18 +21,21 @@ const send = (message: object): void => {
 
 const config = parseNodeConfig(JSON.parse(process.env['FLOTILLA_NODE_CONFIG'] ?? 'null'));
 const ledger = new Ledger(process.env['FLOTILLA_KEEP_ENTRIES'] === '1');
-const { node, transport, wire } = await startNode(config, ledger);
+// FLOTILLA_SERVICE=kv runs the KV service (its HTTP API on httpAddress); otherwise the test ledger.
+const kvService = process.env['FLOTILLA_SERVICE'] === 'kv' ? await startKvService(config) : undefined;
+const { node, transport, wire } = (kvService?.running ?? (await startNode(config, ledger))) as RunningNode<unknown>;
 node.on('stateChange', (state) => send({ event: 'state', id: config.id, ...state }));
 node.on('error', (error) => send({ event: 'error', id: config.id, message: error.message }));
 let http: HttpServer | undefined;
-if (config.httpAddress) {
+if (config.httpAddress && !kvService) {
   const { host, port } = parseHostPort('httpAddress', config.httpAddress);
   const timeoutMs = config.tuning.proposalTimeoutMs ?? 5000;
-  http = new HttpServer(clientApi(node, defaultResultCodec as ResultCodec<number>, timeoutMs), { maxBodyBytes: 1024 * 1024, deadlineMs: timeoutMs + 1000 });
+  http = new HttpServer(clientApi(node, defaultResultCodec as ResultCodec<unknown>, timeoutMs), { maxBodyBytes: 1024 * 1024, deadlineMs: timeoutMs + 1000 });
   await http.listen(host, port);
 }
 const shutdown = (): void => {
   http?.close();
+  kvService?.http.close();
   void node.close().then(() => process.exit(0));
 };
 

@@ -17,6 +17,8 @@ export interface LocalClusterOptions {
   readonly forwardProposals?: boolean;
   /** Events from the nodes: state changes, errors, progress. */
   readonly onEvent?: (event: Record<string, unknown>) => void;
+  /** What each node runs: the test ledger (default) or the KV service. */
+  readonly service?: 'ledger' | 'kv';
   /** Extra node flags for every node process (e.g. --cpu-prof). */
   readonly nodeArgs?: readonly string[];
   /** Per-request deadline in ms (default 30 s). */
@@ -69,6 +71,7 @@ export class LocalCluster {
         raftAddress: addresses[id]!,
         httpAddress: httpAddresses[id]!,
         peers: Object.fromEntries(Object.entries(addresses).filter(([peer]) => peer !== id)),
+        peerHttp: Object.fromEntries(Object.entries(httpAddresses).filter(([peer]) => peer !== id)),
         dataDir: join(options.baseDir, id),
         forwardProposals: options.forwardProposals ?? false,
         tuning: options.tuning ?? {},
@@ -89,7 +92,7 @@ export class LocalCluster {
     const execArgv = [...(CHILD.endsWith('.ts') ? ['--import', 'tsx', '--conditions=flotilla-source'] : []), ...(this.options.nodeArgs ?? [])];
     const child = fork(CHILD, [], {
       execArgv,
-      env: { ...process.env, FLOTILLA_NODE_CONFIG: JSON.stringify(toConfigFile(config)), FLOTILLA_KEEP_ENTRIES: this.options.keepEntries ? '1' : '0' },
+      env: { ...process.env, FLOTILLA_NODE_CONFIG: JSON.stringify(toConfigFile(config)), FLOTILLA_KEEP_ENTRIES: this.options.keepEntries ? '1' : '0', FLOTILLA_SERVICE: this.options.service ?? 'ledger' },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     const entry: Child = {

@@ -9,8 +9,10 @@ export interface NodeConfig {
   readonly raftAddress: string;
   /** host:port of this node's HTTP API (command API, and the KV service), if it serves one. */
   readonly httpAddress?: string;
-  /** id → host:port of every other voter. */
+  /** id → host:port of every other voter (its Raft address). */
   readonly peers: Readonly<Record<NodeId, string>>;
+  /** id → host:port of other voters' HTTP APIs, where known (followers forward leader-only requests there). */
+  readonly peerHttp: Readonly<Record<NodeId, string>>;
   readonly dataDir: string;
   readonly forwardProposals: boolean;
   readonly tuning: Partial<RaftNodeTuning>;
@@ -39,11 +41,26 @@ export function parseNodeConfig(source: unknown): NodeConfig {
   const peersRaw = raw['peers'] ?? {};
   if (typeof peersRaw !== 'object' || peersRaw === null || Array.isArray(peersRaw)) throw new ConfigError('peers', 'must be an object of id → host:port');
   const peers: Record<string, string> = {};
-  for (const [peer, address] of Object.entries(peersRaw as Record<string, unknown>)) {
+  const peerHttp: Record<string, string> = {};
+  for (const [peer, value] of Object.entries(peersRaw as Record<string, unknown>)) {
     if (peer === id) throw new ConfigError(`peers.${peer}`, 'names this node itself');
-    if (typeof address !== 'string') throw new ConfigError(`peers.${peer}`, 'must be host:port');
-    parseHostPort(`peers.${peer}`, address);
-    peers[peer] = address;
+    // A peer is "host:port" (its Raft address) or { raftAddress, httpAddress }.
+    if (typeof value === 'string') {
+      parseHostPort(`peers.${peer}`, value);
+      peers[peer] = value;
+    } else if (typeof value === 'object' && value !== null) {
+      const { raftAddress, httpAddress: peerHttpAddress } = value as Record<string, unknown>;
+      if (typeof raftAddress !== 'string') throw new ConfigError(`peers.${peer}.raftAddress`, 'must be host:port');
+      parseHostPort(`peers.${peer}.raftAddress`, raftAddress);
+      peers[peer] = raftAddress;
+      if (peerHttpAddress !== undefined) {
+        if (typeof peerHttpAddress !== 'string') throw new ConfigError(`peers.${peer}.httpAddress`, 'must be host:port');
+        parseHostPort(`peers.${peer}.httpAddress`, peerHttpAddress);
+        peerHttp[peer] = peerHttpAddress;
+      }
+    } else {
+      throw new ConfigError(`peers.${peer}`, 'must be host:port or { raftAddress, httpAddress }');
+    }
   }
   const raftAddress = text(raw, 'raftAddress');
   parseHostPort('raftAddress', raftAddress);
@@ -68,6 +85,7 @@ export function parseNodeConfig(source: unknown): NodeConfig {
     raftAddress,
     ...(typeof httpAddress === 'string' ? { httpAddress } : {}),
     peers,
+    peerHttp,
     dataDir: text(raw, 'dataDir'),
     forwardProposals,
     tuning: tuning as Partial<RaftNodeTuning>,
@@ -76,6 +94,7 @@ export function parseNodeConfig(source: unknown): NodeConfig {
 
 /** The flat config-file form of a NodeConfig (what parseNodeConfig reads back). */
 export function toConfigFile(config: NodeConfig): Record<string, unknown> {
-  const { tuning, ...rest } = config;
-  return { ...rest, ...tuning };
+  const { tuning, peers, peerHttp, ...rest } = config;
+  const peerEntries = Object.entries(peers).map(([id, raftAddress]) => [id, peerHttp[id] ? { raftAddress, httpAddress: peerHttp[id] } : raftAddress]);
+  return { ...rest, peers: Object.fromEntries(peerEntries), ...tuning };
 }
