@@ -32,10 +32,14 @@ try {
   gyp = undefined;
 }
 const nodedir = headersDir();
-const args = [gyp, 'rebuild'];
-if (nodedir) args.push(`--nodedir=${nodedir}`);
-const result = gyp ? spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' }) : { status: 1 };
-if (result.status === 0) process.exit(0);
+// configure + build rather than rebuild: an existing binary stays in place (and usable by
+// processes running meanwhile) until the new one is linked.
+function gypRun(command) {
+  const args = [gyp, command];
+  if (nodedir) args.push(`--nodedir=${nodedir}`);
+  return spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' }).status === 0;
+}
+if (gyp && gypRun('configure') && gypRun('build')) process.exit(0);
 
 const missing = [];
 if (!gyp) missing.push('node-gyp (a devDependency of @flotilla/native; run pnpm install)');

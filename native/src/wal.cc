@@ -266,9 +266,14 @@ void Wal::recover(RecoveryInfo* info) {
     uint64_t idx = first;
     uint64_t segLastTerm = prevTerm;
     const char* problem = nullptr;
+    bool cleanEnd = false;
     while (off < size) {
       if (size - off < 4) {
-        problem = "short record header";
+        // Too little room for a record: the segment's end if it is zeros.
+        bool clean = true;
+        for (uint64_t k = off; k < size; k++) clean = clean && b[k] == 0;
+        if (clean) cleanEnd = true;
+        else problem = "short record header";
         break;
       }
       uint32_t len = ld32(b + off);
@@ -300,7 +305,7 @@ void Wal::recover(RecoveryInfo* info) {
       idx++;
     }
     seg->end = off;
-    bool atEnd = off >= size;
+    bool atEnd = off >= size || cleanEnd;
     if (!atEnd) {
       // Something other than a clean end. Good records after it mean corruption, never a torn write.
       if (intactRecordAfter(buf, off + 1, idx > 0 ? idx - 1 : 0, opts_.maxRecordBytes))

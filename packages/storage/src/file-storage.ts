@@ -497,7 +497,8 @@ export function decodeRecords(buf: Buffer): Entry[] {
   const out: Entry[] = [];
   let off = 0;
   while (off < buf.length) {
-    const len = buf.readUInt32LE(off);
+    const len = off + RECORD_HEADER_BYTES <= buf.length ? buf.readUInt32LE(off) : 0;
+    if (len < RECORD_HEADER_BYTES || off + len > buf.length) throw new Error(`malformed record buffer at ${off}`);
     out.push({
       index: readU64(buf, off + 8),
       term: readU64(buf, off + 16),

@@ -191,3 +191,21 @@ describe('recovery', () => {
     assert.ok(elapsed < 1000, `open took ${elapsed.toFixed(0)} ms`);
   });
 });
+
+describe('recovery edge cases', () => {
+  it('a sealed segment ending with fewer zero bytes than a record header reads back exactly', async () => {
+    const t = tempDir();
+    dirs.push(t.cleanup);
+    const seg = HEADER + 40 * REC + 2; // 40 records and 2 bytes of slack per segment
+    const s = await FileStorage.open(t.dir, { segmentBytes: seg, maxEntryBytes: 100 });
+    for (let i = 1; i <= 200; i += 50) await s.write(undefined, range(i, i + 49, 1));
+    await s.close();
+    const r = await FileStorage.open(t.dir, { segmentBytes: seg, maxEntryBytes: 100 });
+    assert.equal(r.lastIndex(), 200);
+    check(r.entries(1, 201, Infinity), 1, 200);
+    check(r.entries(39, 43, Infinity), 39, 42);
+    await r.write(undefined, range(201, 260, 1));
+    check(r.entries(1, 261, Infinity), 1, 260);
+    await r.close();
+  });
+});
