@@ -17,6 +17,8 @@ export interface LocalClusterOptions {
   readonly forwardProposals?: boolean;
   /** Events from the nodes: state changes, errors, progress. */
   readonly onEvent?: (event: Record<string, unknown>) => void;
+  /** Fixed ports: node i listens for peers on basePort + i and serves HTTP on basePort + 100 + i. */
+  readonly basePort?: number;
   /** What each node runs: the test ledger (default) or the KV service. */
   readonly service?: 'ledger' | 'kv';
   /** Extra node flags for every node process (e.g. --cpu-prof). */
@@ -74,13 +76,17 @@ export class LocalCluster {
         peerHttp: Object.fromEntries(Object.entries(httpAddresses).filter(([peer]) => peer !== id)),
         dataDir: join(options.baseDir, id),
         forwardProposals: options.forwardProposals ?? false,
+        logLevel: 'warn',
         tuning: options.tuning ?? {},
       });
     }
   }
 
   static async start(options: LocalClusterOptions): Promise<LocalCluster> {
-    const cluster = new LocalCluster(options, await freePorts(2 * options.size));
+    const ports = options.basePort
+      ? [...Array.from({ length: options.size }, (_, i) => options.basePort! + i), ...Array.from({ length: options.size }, (_, i) => options.basePort! + 100 + i)]
+      : await freePorts(2 * options.size);
+    const cluster = new LocalCluster(options, ports);
     await mkdir(options.baseDir, { recursive: true });
     await Promise.all(cluster.ids.map((id) => cluster.startNode(id)));
     return cluster;

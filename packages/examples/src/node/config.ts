@@ -15,8 +15,13 @@ export interface NodeConfig {
   readonly peerHttp: Readonly<Record<NodeId, string>>;
   readonly dataDir: string;
   readonly forwardProposals: boolean;
+  /** How much the node logs: error, warn, info (default) or debug. */
+  readonly logLevel: LogLevel;
   readonly tuning: Partial<RaftNodeTuning>;
 }
+
+export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 const TUNING_KEYS = new Set(Object.keys(DEFAULT_TUNING));
 
@@ -72,14 +77,17 @@ export function parseNodeConfig(source: unknown): NodeConfig {
   const tuning: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(raw)) {
     if (TUNING_KEYS.has(key)) tuning[key] = value;
-    else if (!['id', 'clusterId', 'secret', 'raftAddress', 'httpAddress', 'peers', 'dataDir', 'forwardProposals'].includes(key)) {
+    else if (!['id', 'clusterId', 'secret', 'raftAddress', 'httpAddress', 'peers', 'dataDir', 'forwardProposals', 'logLevel'].includes(key)) {
       throw new ConfigError(key, 'is not a known option');
     }
   }
   const forwardProposals = raw['forwardProposals'] ?? false;
   if (typeof forwardProposals !== 'boolean') throw new ConfigError('forwardProposals', 'must be true or false');
+  const logLevel = raw['logLevel'] ?? 'info';
+  if (!LOG_LEVELS.includes(logLevel as LogLevel)) throw new ConfigError('logLevel', `must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
   return {
     id,
+    logLevel: logLevel as LogLevel,
     clusterId: text(raw, 'clusterId'),
     secret: text(raw, 'secret'),
     raftAddress,

@@ -1,0 +1,216 @@
+// The `flotilla` command: run and operate a Flotilla KV cluster.
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError } from '@flotilla/core';
+import { startKvService } from '../kv/service.js';
+import { LocalCluster } from '../node/cluster.js';
+import { integer, parseArgs, single, type ParsedArgs } from './args.js';
+import { loadNodeConfig } from './node-config.js';
+
+const USAGE = `usage: flotilla <command> [options]
+
+  start --config FILE [--id ID --cluster-id C --secret S --raft-address H:P --http-address H:P
+        --peer ID=H:P[,H:P] ... --data-dir D --election-timeout-ms N --heartbeat-interval-ms N
+        --rpc-timeout-ms N --proposal-timeout-ms N --log-level error|warn|info|debug]
+                                  start one KV node (every config key is also a flag)
+  cluster --nodes N [--base-port P] [--data-dir D]
+                                  start N nodes on this machine; Ctrl-C stops them all
+  demo                            a 3-node cluster with a short write load
+  status                          the status of every node
+  put KEY VALUE | get KEY [--consistency linearizable|lease|stale] | del KEY
+  transfer ID                     move leadership to ID
+  verify                          check that every node applied the same commands
+  join | leave                    membership changes (not available yet)
+
+  Commands that talk to a cluster use --endpoints http://H:P,... (default: $FLOTILLA_ENDPOINTS,
+  or the HTTP ports of 'flotilla cluster' with the default base port).`;
+
+const DEFAULT_BASE_PORT = 7001;
+
+function endpoints(args: ParsedArgs): string[] {
+  const raw = single(args, 'endpoints') ?? process.env['FLOTILLA_ENDPOINTS'];
+  if (raw) return raw.split(',').map((e) => (e.startsWith('http') ? e : `http://${e}`).replace(/\/+$/, ''));
+  return [0, 1, 2].map((i) => `http://127.0.0.1:${DEFAULT_BASE_PORT + 100 + i}`);
+}
+
+/** Sends a request to the first endpoint that answers; the KV API forwards to the leader itself. */
+async function call(args: ParsedArgs, method: string, path: string, body?: string | Buffer): Promise<Response> {
+  const errors: string[] = [];
+  for (const endpoint of endpoints(args)) {
+    try {
+      return await fetch(`${endpoint}${path}`, { method, ...(body === undefined ? {} : { body }), signal: AbortSignal.timeout(10_000) });
+    } catch (error) {
+      errors.push(`${endpoint}: ${(error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message}`);
+    }
+  }
+  throw new Error(`no node answered (${errors.join('; ')})`);
+}
+
+async function printJson(response: Response): Promise<number> {
+  const text = await response.text();
+  try {
+    console.log(JSON.stringify(JSON.parse(text), null, 2));
+  } catch {
+    console.log(text);
+  }
+  return response.ok ? 0 : 1;
+}
+
+async function waitForSignal(): Promise<void> {
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+}
+
+async function startCommand(args: ParsedArgs): Promise<number> {
+  const config = await loadNodeConfig(args);
+  const service = await startKvService(config);
+  const log = (level: number, line: string): void => {
+    if (level <= ['error', 'warn', 'info', 'debug'].indexOf(config.logLevel)) console.log(`${new Date().toISOString()} ${config.id} ${line}`);
+  };
+  service.running.node.on('stateChange', (s) => log(2, `${s.role} in term ${s.term}, leader ${s.leader || 'unknown'}`));
+  service.running.node.on('error', (e) => log(0, `stopped: ${e.message}`));
+  log(2, `raft on ${config.raftAddress}, http on ${config.httpAddress}, data in ${config.dataDir}`);
+  await waitForSignal();
+  log(2, 'stopping');
+  await service.close();
+  return 0;
+}
+
+async function clusterCommand(args: ParsedArgs, demo: boolean): Promise<number> {
+  const size = demo ? 3 : integer(args, 'nodes', 3);
+  const basePort = integer(args, 'base-port', DEFAULT_BASE_PORT, 1024);
+  const dataDir = single(args, 'data-dir') ?? (await mkdtemp(join(tmpdir(), 'flotilla-cluster-')));
+  const cluster = await LocalCluster.start({
+    size,
+    baseDir: dataDir,
+    basePort,
+    service: 'kv',
+    onEvent: (e) => {
+      if (e['event'] === 'state') console.log(`${e['id']}: ${e['role']} in term ${e['term']}, leader ${e['leader'] || 'unknown'}`);
+    },
+  });
+  for (const id of cluster.ids) {
+    const c = cluster.configs.get(id)!;
+    console.log(`${id}: raft ${c.raftAddress}  http http://${c.httpAddress}  data ${c.dataDir}`);
+  }
+  const leader = await cluster.waitForLeader(15_000);
+  console.log(`leader: ${leader}. Try: pnpm flotilla put greeting hello; pnpm flotilla get greeting. Ctrl-C stops every node.`);
+  let stopLoad = false;
+  if (demo) {
+    const api = cluster.httpEndpoints();
+    void (async () => {
+      for (let i = 0; !stopLoad && i < 2000; i++) {
+        await fetch(`${api[i % api.length]}/v1/kv/demo-${i % 50}`, { method: 'PUT', body: `value-${i}` }).catch(() => undefined);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      if (!stopLoad) console.log('demo load done: 2000 writes over 50 keys');
+    })();
+  }
+  await waitForSignal();
+  stopLoad = true;
+  console.log('stopping every node');
+  await cluster.stop();
+  return 0;
+}
+
+async function verifyCommand(args: ParsedArgs): Promise<number> {
+  const nodes = endpoints(args);
+  const read = async (endpoint: string, query = ''): Promise<{ id: string; appliedIndex: number; digest: string } | undefined> => {
+    try {
+      const r = await fetch(`${endpoint}/v1/digest${query}`, { signal: AbortSignal.timeout(5000) });
+      return r.ok ? ((await r.json()) as { id: string; appliedIndex: number; digest: string }) : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const latest = await Promise.all(nodes.map((e) => read(e)));
+  const answering = latest.filter((d) => d !== undefined);
+  if (answering.length === 0) throw new Error('no node answered');
+  const common = Math.min(...answering.map((d) => d.appliedIndex));
+  const atCommon = await Promise.all(nodes.map((e) => read(e, `?index=${common}`)));
+  let agree = true;
+  for (let i = 0; i < nodes.length; i++) {
+    const d = atCommon[i];
+    console.log(`${nodes[i]}: ${d ? `${d.id} digest ${d.digest.slice(0, 16)} at index ${common}` : 'no answer'}`);
+    if (d && d.digest !== atCommon.find((x) => x)?.digest) agree = false;
+  }
+  const missing = atCommon.filter((d) => !d).length;
+  console.log(agree ? `all ${nodes.length - missing} answering nodes agree at index ${common}${missing ? ` (${missing} did not answer)` : ''}` : 'nodes DISAGREE');
+  return agree && missing === 0 ? 0 : 1;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const args = parseArgs(rest);
+  switch (command) {
+    case 'start':
+      return startCommand(args);
+    case 'cluster':
+      return clusterCommand(args, false);
+    case 'demo':
+      return clusterCommand(args, true);
+    case 'status': {
+      let code = 0;
+      for (const endpoint of endpoints(args)) {
+        try {
+          const status = (await (await fetch(`${endpoint}/v1/status`, { signal: AbortSignal.timeout(5000) })).json()) as Record<string, unknown>;
+          console.log(`${endpoint}: ${status['id']} ${status['role']} term ${status['term']} leader ${status['leader'] ?? '-'} commit ${status['commitIndex']} applied ${status['appliedIndex']}`);
+        } catch (error) {
+          code = 1;
+          console.log(`${endpoint}: down (${(error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message})`);
+        }
+      }
+      return code;
+    }
+    case 'put': {
+      const [key, value] = args.positional;
+      if (key === undefined || value === undefined) throw new ConfigError('put', 'needs KEY and VALUE');
+      return printJson(await call(args, 'PUT', `/v1/kv/${encodeURIComponent(key)}`, value));
+    }
+    case 'get': {
+      const [key] = args.positional;
+      if (key === undefined) throw new ConfigError('get', 'needs KEY');
+      const consistency = single(args, 'consistency');
+      const response = await call(args, 'GET', `/v1/kv/${encodeURIComponent(key)}${consistency ? `?consistency=${consistency}` : ''}`);
+      if (!response.ok) return printJson(response);
+      console.log(await response.text());
+      return 0;
+    }
+    case 'del': {
+      const [key] = args.positional;
+      if (key === undefined) throw new ConfigError('del', 'needs KEY');
+      return printJson(await call(args, 'DELETE', `/v1/kv/${encodeURIComponent(key)}`));
+    }
+    case 'transfer': {
+      const [to] = args.positional;
+      if (to === undefined) throw new ConfigError('transfer', 'needs the id of the new leader');
+      return printJson(await call(args, 'POST', '/v1/leader/transfer', JSON.stringify({ to })));
+    }
+    case 'verify':
+      return verifyCommand(args);
+    case 'join':
+    case 'leave':
+      console.error(`flotilla ${command}: membership changes are not available yet (the protocol core does not support them)`);
+      return 1;
+    case undefined:
+    case 'help':
+    case '--help':
+      console.log(USAGE);
+      return command === undefined ? 2 : 0;
+    default:
+      console.error(`flotilla: unknown command ${command}\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    if (error instanceof ConfigError) console.error(`flotilla: bad configuration: ${error.message}`);
+    else console.error(`flotilla: ${(error as Error).message}`);
+    process.exit(error instanceof ConfigError ? 2 : 1);
+  },
+);
