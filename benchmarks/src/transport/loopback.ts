@@ -160,9 +160,12 @@ async function transportThroughput(total: number, fromDialer: boolean): Promise<
     while (a.connectedPeers().length === 0) await new Promise((r) => setTimeout(r, 5));
     await new Promise((r) => setTimeout(r, 50)); // let the worker see the connection too
     const run = async (bytes: number): Promise<number> => {
-      const started = process.hrtime.bigint();
       if (fromDialer) {
         worker.postMessage({ expect: bytes });
+        await next('ready');
+      }
+      const started = process.hrtime.bigint();
+      if (fromDialer) {
         const done = next('done');
         await pump(a, 'a', 'b', bytes);
         await done;
@@ -192,6 +195,7 @@ async function netThroughput(total: number): Promise<number> {
     frame.writeUInt32LE(FRAME_BYTES - 4, 0);
     const run = async (bytes: number): Promise<number> => {
       worker.postMessage({ expect: bytes });
+      await next('ready');
       const done = next('done');
       const started = process.hrtime.bigint();
       for (let sent = 0; sent < bytes; sent += FRAME_BYTES) {

@@ -7,7 +7,7 @@ const port = parentPort!;
 const { kind } = workerData as { kind: 'net-sink' | 'transport' };
 
 interface Command {
-  /** Count this many bytes from now on, then post { done }. */
+  /** Count this many bytes from now on (acknowledged with { ready }), then post { done }. */
   expect?: number;
   /** (transport) Send this many entry bytes to 'a'. */
   send?: number;
@@ -39,7 +39,10 @@ if (kind === 'net-sink') {
   });
   server.listen(0, '127.0.0.1', () => port.postMessage({ port: (server.address() as { port: number }).port }));
   port.on('message', (m: Command) => {
-    if (m.expect) remaining = m.expect;
+    if (m.expect) {
+      remaining = m.expect;
+      port.postMessage({ ready: true });
+    }
     if (m.close) server.close(() => port.close());
   });
 } else {
@@ -49,7 +52,10 @@ if (kind === 'net-sink') {
   port.postMessage({ port: b.port });
   port.on('message', (m: Command) => {
     if (m.peerPort) b.addPeer('a', `ws://127.0.0.1:${m.peerPort}`);
-    if (m.expect) countAppends(receiver, m.expect, () => port.postMessage({ done: true }));
+    if (m.expect) {
+      countAppends(receiver, m.expect, () => port.postMessage({ done: true }));
+      port.postMessage({ ready: true });
+    }
     if (m.send) void pump(b, 'b', 'a', m.send);
     if (m.close) void b.close().then(() => port.close());
   });
