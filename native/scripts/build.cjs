@@ -29,7 +29,10 @@ let gyp;
 try {
   gyp = require.resolve('node-gyp/bin/node-gyp.js', { paths: [root] });
 } catch {
-  gyp = undefined;
+  // Installed as a dependency (no devDependencies): use the node-gyp that npm and pnpm hand to
+  // install scripts.
+  const fromPackageManager = process.env.npm_config_node_gyp;
+  gyp = fromPackageManager && fs.existsSync(fromPackageManager) ? fromPackageManager : undefined;
 }
 const nodedir = headersDir();
 // configure + build rather than rebuild: an existing binary stays in place (and usable by
@@ -42,7 +45,7 @@ function gypRun(command) {
 if (gyp && gypRun('configure') && gypRun('build')) process.exit(0);
 
 const missing = [];
-if (!gyp) missing.push('node-gyp (a devDependency of @flotilla/native; run pnpm install)');
+if (!gyp) missing.push('node-gyp (a devDependency of @flotilla/native, or the one npm and pnpm provide to install scripts)');
 if (!has('g++') && !has('c++')) missing.push('a C++17 compiler (g++ or clang++)');
 if (!has('make')) missing.push('make');
 if (!has('python3')) missing.push('python3 (node-gyp needs it)');
