@@ -251,6 +251,7 @@ void Wal::recover(RecoveryInfo* info) {
     seg->first = first;
     seg->prevTerm = prevTerm;
     seg->epoch = epoch;
+    seg->preallocated = buf.size() >= opts_.segmentSize;
     if (!segs.empty()) {
       const Segment& prev = *segs.back();
       uint64_t expect = prev.first + prev.count();
@@ -550,12 +551,14 @@ bool Wal::zeroRange(Segment* seg, uint64_t from, uint64_t to, WalError* err) {
 bool Wal::rollover(uint64_t first, uint64_t prevTerm, WalError* err) {
   std::string path = dir_ + "/" + segName(first);
   int fd = -1;
+  bool preallocated = false;
   {
     std::lock_guard<std::mutex> lk(pmu_);
     if (pReady_) {
       std::string pre = dir_ + "/prealloc.tmp";
       if (::rename(pre.c_str(), path.c_str()) == 0) {
         fd = pFd_;
+        preallocated = true;
       } else {
         ::close(pFd_);
       }
@@ -578,6 +581,7 @@ bool Wal::rollover(uint64_t first, uint64_t prevTerm, WalError* err) {
   seg->first = first;
   seg->prevTerm = prevTerm;
   seg->epoch = epoch_;
+  seg->preallocated = preallocated;
   uint8_t h[kSegHeaderSize];
   encodeSegHeader(h, first, prevTerm, epoch_);
   ssize_t n = doPwrite(fd, h, sizeof h, 0);
@@ -611,6 +615,16 @@ void Wal::beginGroup() {
 bool Wal::planAppend(Op& op, WalError* err) {
   uint8_t* p = op.data;
   uint64_t idx = op.first;
+  // A growing segment (made while no preallocated file was ready) is sealed early as soon as one
+  // is: appends to a zero-filled file make each fdatasync cheaper.
+  if (opts_.preallocate && !segs_.empty() && !segs_.back()->preallocated && segs_.back()->count() > 0) {
+    bool ready;
+    {
+      std::lock_guard<std::mutex> lk(pmu_);
+      ready = pReady_;
+    }
+    if (ready && !rollover(idx, wLastTerm_, err)) return false;
+  }
   for (uint32_t i = 0; i < op.count; i++) {
     uint32_t len = ld32(p);
     st32(p + 4, recordCrc(p, len));
@@ -723,7 +737,19 @@ bool Wal::rollbackGroup(WalError* err) {
       b->offs.resize(group_.baseCount);
       b->end = group_.baseEnd;
     }
-    if (written > group_.baseEnd) {
+    struct stat sb;
+    if (::fstat(b->fd, &sb) == 0 && static_cast<uint64_t>(sb.st_size) < written) written = sb.st_size;
+    if (!b->preallocated && written > group_.baseEnd) {
+      // A growing file: cut it back (this frees space rather than needing any).
+      if (::ftruncate(b->fd, group_.baseEnd) != 0) {
+        *err = ioError(errno, "ftruncate", b->path);
+        return false;
+      }
+      if (::fdatasync(b->fd) != 0) {
+        *err = ioError(errno, "fdatasync", b->path);
+        return false;
+      }
+    } else if (written > group_.baseEnd) {
       if (!zeroRange(b, group_.baseEnd, written, err)) return false;
       if (::fdatasync(b->fd) != 0) {
         *err = ioError(errno, "fdatasync", b->path);

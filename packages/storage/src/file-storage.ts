@@ -49,10 +49,25 @@ export interface RecoveryReport {
   readonly torn: { readonly file: string; readonly offset: number; readonly bytes: number } | undefined;
 }
 
-type Pending =
-  | { kind: 'write'; seq: number; bytes: number; entries: readonly Entry[]; hardState: HardState | undefined; resolve: () => void; reject: (e: Error) => void }
-  | { kind: 'compact' | 'noop'; seq: number; bytes: number; resolve: () => void; reject: (e: Error) => void }
-  | { kind: 'reset'; seq: number; bytes: number; snapshot: SnapshotMeta; resolve: () => void; reject: (e: Error) => void };
+/** One write(), compact() or reset() waiting for the writer thread. */
+class Pending {
+  seq = 0;
+  resolve!: () => void;
+  reject!: (e: Error) => void;
+  readonly promise: Promise<void>;
+  constructor(
+    readonly kind: 'write' | 'compact' | 'noop' | 'reset',
+    readonly bytes: number,
+    readonly entries: readonly Entry[] | undefined,
+    readonly hardState: HardState | undefined,
+    readonly snapshot: SnapshotMeta | undefined,
+  ) {
+    this.promise = new Promise<void>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+  }
+}
 
 /** Per-entry overhead counted against the tail cache besides its payload. */
 const TAIL_ENTRY_OVERHEAD = 64;
@@ -109,6 +124,22 @@ export class FileStorage implements LogStore {
   private pendingBytes = 0;
   private pendingLast: number;
   private lastSeq = 0;
+
+  /**
+   * Writes issued in the same tick are coalesced into one native append (one buffer, one N-API
+   * call), flushed from a microtask, when they reach maxBatchBytes, or before a write that is not
+   * contiguous with them, a compact or a reset.
+   */
+  private batch: Pending[] = [];
+  private batchFirst = 0;
+  private batchEntries = 0;
+  private batchBytes = 0;
+  private batchHardState: HardState | undefined;
+  private flushScheduled = false;
+  private readonly flushTask = (): void => {
+    this.flushScheduled = false;
+    this.flush();
+  };
 
   private closed = false;
   private closing: Promise<void> | undefined;
@@ -278,34 +309,92 @@ export class FileStorage implements LogStore {
       if (firstIndex > this.pendingLast + 1) throw new RangeError(`writing at ${firstIndex} would leave a gap after ${this.pendingLast}`);
     }
     if (count === 0 && hardState === undefined) {
+      if (this.batch.length > 0) return this.join(new Pending('noop', 0, undefined, undefined, undefined));
       if (this.pendingHead === this.pending.length) return Promise.resolve();
-      return this.enqueue({ kind: 'noop', seq: this.lastSeq, bytes: 0 });
+      const p = new Pending('noop', 0, undefined, undefined, undefined);
+      p.seq = this.lastSeq;
+      this.pending.push(p);
+      return p.promise;
     }
-    if (this.pendingBytes + bytes > this.opts.maxPendingBytes && this.pendingBytes > 0)
-      throw new BusyError(`${this.pendingBytes} bytes of writes are pending (maxPendingBytes ${this.opts.maxPendingBytes})`);
+    if (this.pendingBytes + this.batchBytes + bytes > this.opts.maxPendingBytes && this.pendingBytes + this.batchBytes > 0)
+      throw new BusyError(`${this.pendingBytes + this.batchBytes} bytes of writes are pending (maxPendingBytes ${this.opts.maxPendingBytes})`);
+    if (count > 0) {
+      if (this.batchEntries > 0 && firstIndex !== this.batchFirst + this.batchEntries) this.flush();
+      if (this.batchEntries === 0) this.batchFirst = firstIndex;
+      this.batchEntries += count;
+      this.pendingLast = firstIndex + count - 1;
+    }
+    if (hardState !== undefined) this.batchHardState = hardState;
+    this.batchBytes += bytes;
+    const promise = this.join(new Pending('write', bytes, entries, hardState, undefined));
+    if (this.batchBytes >= this.opts.maxBatchBytes) this.flush();
+    return promise;
+  }
 
-    const records = Buffer.allocUnsafe(bytes);
+  private join(p: Pending): Promise<void> {
+    this.batch.push(p);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(this.flushTask);
+    }
+    return p.promise;
+  }
+
+  /** Hands the coalesced writes to the addon: one buffer, one call. */
+  private flush(): void {
+    const batch = this.batch;
+    if (batch.length === 0) return;
+    const count = this.batchEntries;
+    const records = Buffer.allocUnsafe(this.batchBytes);
     let off = 0;
-    for (let i = 0; i < count; i++) {
-      const e = entries[i]!;
-      const len = RECORD_HEADER_BYTES + e.data.byteLength;
-      records.writeUInt32LE(len, off);
-      records.writeUInt32LE(0, off + 4);
-      writeU64(records, off + 8, e.index);
-      writeU64(records, off + 16, e.term);
-      records[off + 24] = e.type;
-      records.set(e.data, off + RECORD_HEADER_BYTES);
-      off += len;
+    for (const p of batch) {
+      if (!p.entries) continue;
+      for (const e of p.entries) {
+        const len = RECORD_HEADER_BYTES + e.data.byteLength;
+        records.writeUInt32LE(len, off);
+        records.writeUInt32LE(0, off + 4);
+        writeU64(records, off + 8, e.index);
+        writeU64(records, off + 16, e.term);
+        records[off + 24] = e.type;
+        records.set(e.data, off + RECORD_HEADER_BYTES);
+        off += len;
+      }
+    }
+    const hs = this.batchHardState;
+    const first = this.batchFirst;
+    this.batch = [];
+    this.batchFirst = 0;
+    this.batchEntries = 0;
+    this.batchBytes = 0;
+    this.batchHardState = undefined;
+    if (count === 0 && hs === undefined) {
+      // Only empty writes: they complete with whatever was submitted before them.
+      const idle = this.pendingHead === this.pending.length;
+      for (const p of batch) {
+        if (idle) {
+          p.resolve();
+        } else {
+          p.seq = this.lastSeq;
+          this.pending.push(p);
+        }
+      }
+      return;
     }
     let seq: number;
     try {
-      seq = this.wal.append(records, firstIndex, count, hardState === undefined ? null : encodeHardState(hardState));
+      seq = this.wal.append(records, first, count, hs === undefined ? null : encodeHardState(hs));
     } catch (error) {
-      throw fromNative(error);
+      const failure = fromNative(error);
+      for (const p of batch) p.reject(failure);
+      this.pendingLast = this.last;
+      return;
     }
     this.lastSeq = seq;
-    if (count > 0) this.pendingLast = firstIndex + count - 1;
-    return this.enqueue({ kind: 'write', seq, bytes, entries, hardState });
+    for (const p of batch) {
+      p.seq = seq;
+      this.pending.push(p);
+      this.pendingBytes += p.bytes;
+    }
   }
 
   compact(index: number): Promise<void> {
@@ -314,9 +403,8 @@ export class FileStorage implements LogStore {
       checkIndex('index', index);
       if (index > this.pendingLast) throw new RangeError(`cannot compact to ${index}: beyond last index ${this.pendingLast}`);
       if (index < this.first) return Promise.resolve();
-      const seq = this.wal.compact(index);
-      this.lastSeq = seq;
-      return this.enqueue({ kind: 'compact', seq, bytes: 0 });
+      this.flush();
+      return this.submitOp(new Pending('compact', 0, undefined, undefined, undefined), () => this.wal.compact(index));
     } catch (error) {
       return Promise.reject(error as Error);
     }
@@ -328,10 +416,10 @@ export class FileStorage implements LogStore {
       if (typeof snapshot !== 'object' || snapshot === null) throw new TypeError('snapshot must be a SnapshotMeta');
       checkIndex('snapshot.index', snapshot.index);
       checkIndex('snapshot.term', snapshot.term);
-      const seq = this.wal.reset(snapshot.index, snapshot.term);
-      this.lastSeq = seq;
+      this.flush();
+      const promise = this.submitOp(new Pending('reset', 0, undefined, undefined, snapshot), () => this.wal.reset(snapshot.index, snapshot.term));
       this.pendingLast = snapshot.index;
-      return this.enqueue({ kind: 'reset', seq, bytes: 0, snapshot });
+      return promise;
     } catch (error) {
       return Promise.reject(error as Error);
     }
@@ -340,6 +428,7 @@ export class FileStorage implements LogStore {
   /** Waits for pending writes, stops the writer thread and releases the lock. Idempotent. */
   close(): Promise<void> {
     if (!this.closing) {
+      this.flush();
       this.closed = true;
       const waits = this.pending.slice(this.pendingHead).map((p) => new Promise<void>((resolve) => {
         const { resolve: res, reject: rej } = p;
@@ -368,11 +457,11 @@ export class FileStorage implements LogStore {
     if (this.brokenError) throw this.brokenError;
   }
 
-  private enqueue(p: { kind: Pending['kind']; seq: number; bytes: number; entries?: readonly Entry[]; hardState?: HardState | undefined; snapshot?: SnapshotMeta }): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.pending.push({ ...p, resolve, reject } as Pending);
-      this.pendingBytes += p.bytes;
-    });
+  private submitOp(p: Pending, call: () => number): Promise<void> {
+    p.seq = call();
+    this.lastSeq = p.seq;
+    this.pending.push(p);
+    return p.promise;
   }
 
   private onDone(seq: number, lastIndex: number, firstIndex: number, baseTerm: number, failedSeq: number, error: NativeError | null, broken: boolean): void {
@@ -392,6 +481,12 @@ export class FileStorage implements LogStore {
         pending[this.pendingHead++] = undefined as unknown as Pending;
         p.reject(failure);
       }
+      for (const p of this.batch) p.reject(failure);
+      this.batch = [];
+      this.batchFirst = 0;
+      this.batchEntries = 0;
+      this.batchBytes = 0;
+      this.batchHardState = undefined;
       this.pendingBytes = 0;
       if (lastIndex < this.last) this.truncateView(lastIndex + 1);
       this.pendingLast = this.last;
@@ -407,9 +502,9 @@ export class FileStorage implements LogStore {
 
   private apply(p: Pending): void {
     if (p.kind === 'write') {
-      if (p.entries.length > 0) this.appendView(p.entries);
+      if (p.entries && p.entries.length > 0) this.appendView(p.entries);
       if (p.hardState) this.hardState = p.hardState;
-    } else if (p.kind === 'reset') {
+    } else if (p.kind === 'reset' && p.snapshot) {
       this.runStart = [];
       this.runTerm = [];
       this.clearTail(p.snapshot.index + 1);

@@ -14,15 +14,20 @@ const HEADER = 64;
 const REC = 25 + 100; // every test entry has a 100-byte payload
 const PER_SEG = Math.floor((SEG - HEADER) / REC);
 
-/** A closed log of `n` entries in segments of 16 KiB; returns its wal directory and segment files. */
+/**
+ * A closed log of `n` entries in segments of 16 KiB; returns its wal directory and segment files.
+ * Built without the background preallocator so the layout is deterministic; `preallocate` then
+ * zero-fills every segment to its full size, as the preallocator would have.
+ */
 async function build(n: number, preallocate = true): Promise<{ dir: string; wal: string; segs: string[] }> {
   const t = tempDir();
   dirs.push(t.cleanup);
-  const s = await FileStorage.open(t.dir, { segmentBytes: SEG, preallocate });
+  const s = await FileStorage.open(t.dir, { segmentBytes: SEG, preallocate: false });
   for (let i = 1; i <= n; i += 250) await s.write(undefined, range(i, Math.min(n, i + 249), 1));
   await s.close();
   const wal = join(t.dir, 'wal');
   const segs = readdirSync(wal).filter((f) => f.endsWith('.wal')).sort().map((f) => join(wal, f));
+  if (preallocate) for (const f of segs) truncateSync(f, SEG);
   return { dir: t.dir, wal, segs };
 }
 

@@ -1,0 +1,237 @@
+import { mkdtempSync, openSync, closeSync, readSync, rmSync, writeSync, fdatasyncSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Bench } from 'tinybench';
+import type { Entry } from '@flotilla/core';
+import { FileStorage, native, RECORD_HEADER_BYTES } from '@flotilla/storage';
+import { formatRate, printTable } from '../report.js';
+
+/**
+ * Storage benchmarks: durable appends against a plain C write+fdatasync baseline measured in the
+ * same run, reads from the in-memory tail and from disk against a plain pread of the same bytes,
+ * and peak RSS over a long append run with prefix compaction.
+ */
+
+const PAYLOAD_BYTES = 128;
+const RECORD_BYTES = RECORD_HEADER_BYTES + PAYLOAD_BYTES;
+
+function tempDir(): { dir: string; done: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'flotilla-bench-'));
+  return { dir, done: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!;
+}
+
+function us(ns: number): string {
+  return ns >= 10_000_000 ? `${(ns / 1e6).toFixed(1)} ms` : `${Math.round(ns / 1000)} µs`;
+}
+
+interface AppendResult {
+  readonly perSec: number;
+  readonly p50: number; // ns
+  readonly p99: number;
+}
+
+/** Closed loop: `inflight` single-entry write() calls outstanding until `total` are durable. */
+async function flotillaAppends(inflight: number, total: number): Promise<AppendResult> {
+  const t = tempDir();
+  const s = await FileStorage.open(t.dir);
+  const data = new Uint8Array(PAYLOAD_BYTES).fill(0xab);
+  const latencies = new Float64Array(total);
+  let next = 1;
+  let completed = 0;
+  const started = process.hrtime.bigint();
+  await new Promise<void>((resolve, reject) => {
+    const issue = (): void => {
+      const index = next++;
+      const at = process.hrtime.bigint();
+      const entries: Entry[] = [{ index, term: 1, type: 0, data }];
+      s.write(undefined, entries).then(() => {
+        latencies[completed++] = Number(process.hrtime.bigint() - at);
+        if (completed === total) resolve();
+        else if (next <= total) issue();
+      }, reject);
+    };
+    for (let i = 0; i < Math.min(inflight, total); i++) issue();
+  });
+  const elapsed = Number(process.hrtime.bigint() - started);
+  await s.close();
+  t.done();
+  latencies.sort();
+  return { perSec: (total / elapsed) * 1e9, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+}
+
+/** The C baseline: `batch` records per write() + fdatasync(), into a zero-filled file. */
+async function baseline(batch: number, total: number): Promise<AppendResult> {
+  const t = tempDir();
+  const r = await native.baselineWriteSync(join(t.dir, 'baseline'), RECORD_BYTES, total, batch);
+  t.done();
+  const lat = Float64Array.from(r.batchLatencyNs).sort();
+  return { perSec: (total / r.elapsedNs) * 1e9, p50: percentile(lat, 50), p99: percentile(lat, 99) };
+}
+
+async function appendBenchmarks(quick: boolean): Promise<void> {
+  const rows: string[][] = [];
+  const unbatched = await baseline(1, quick ? 1500 : 5000);
+  for (const inflight of [1, 16, 256, 4096]) {
+    const total = Math.max(quick ? 2000 : 5000, Math.min(inflight * (quick ? 300 : 1000), quick ? 400_000 : 2_000_000));
+    const ours = await flotillaAppends(inflight, inflight === 1 ? (quick ? 1500 : 5000) : total);
+    const batched = inflight === 1 ? unbatched : await baseline(inflight, total);
+    rows.push([
+      String(inflight),
+      formatRate(ours.perSec),
+      `${us(ours.p50)} / ${us(ours.p99)}`,
+      formatRate(batched.perSec),
+      `${us(batched.p50)} / ${us(batched.p99)}`,
+      `${(ours.perSec / batched.perSec).toFixed(2)}×`,
+      formatRate(unbatched.perSec),
+      `${(ours.perSec / unbatched.perSec).toFixed(1)}×`,
+    ]);
+  }
+  printTable(
+    `Durable appends, ${PAYLOAD_BYTES}-byte entries (one write() per entry; C baseline: write+fdatasync of the same ${RECORD_BYTES}-byte records; its latency is per write+fdatasync)`,
+    ['in flight', 'flotilla', 'p50 / p99', 'C batched', 'p50 / p99', 'vs batched', 'C unbatched', 'vs unbatched'],
+    rows,
+  );
+}
+
+async function readBenchmarks(quick: boolean): Promise<void> {
+  const t = tempDir();
+  const count = 20_000;
+  const range = 10_000;
+  const data = new Uint8Array(PAYLOAD_BYTES).fill(1);
+  const build = await FileStorage.open(t.dir);
+  for (let i = 1; i <= count; i += 1000) {
+    const entries: Entry[] = [];
+    for (let k = i; k < i + 1000; k++) entries.push({ index: k, term: 1, type: 0, data });
+    await build.write(undefined, entries);
+  }
+  // Tail: entries still in memory. Disk: a store reopened with no tail cache (pread, page cache).
+  const disk = build;
+  await disk.close();
+  const tail = await FileStorage.open(join(t.dir, 'tail'));
+  for (let i = 1; i <= count; i += 1000) {
+    const entries: Entry[] = [];
+    for (let k = i; k < i + 1000; k++) entries.push({ index: k, term: 1, type: 0, data });
+    await tail.write(undefined, entries);
+  }
+  const cold = await FileStorage.open(t.dir, { tailCacheBytes: 0 });
+  // Baseline: one plain pread of the same bytes (what the disk path must at least do).
+  const segment = join(t.dir, 'wal', '00000000000000000001.wal');
+  const fd = openSync(segment, 'r');
+  const buf = Buffer.allocUnsafe(range * RECORD_BYTES);
+  const time = quick ? 400 : 2000;
+  const bench = new Bench({ time, warmupTime: time / 5 });
+  bench.add('tail', () => void tail.entries(5001, 5001 + range, Infinity));
+  bench.add('disk', () => void cold.entries(5001, 5001 + range, Infinity));
+  bench.add('pread', () => void readSync(fd, buf, 0, buf.length, 64 + 5000 * RECORD_BYTES));
+  await bench.run();
+  const rate = (name: string): number => {
+    const task = bench.tasks.find((x) => x.name === name);
+    return task?.result && 'throughput' in task.result ? task.result.throughput.mean * range : 0;
+  };
+  const base = rate('pread');
+  printTable(
+    `Reads of a range of ${range.toLocaleString('en')} entries (${PAYLOAD_BYTES}-byte payloads); baseline: one plain pread of the same bytes (no parsing)`,
+    ['source', 'entries/s', 'MB/s of records', 'vs pread'],
+    ['tail', 'disk'].map((name) => [
+      name === 'tail' ? 'in-memory tail' : 'disk (pread + CRC check + decode)',
+      formatRate(rate(name)),
+      ((rate(name) * RECORD_BYTES) / 1e6).toFixed(0),
+      `${(rate(name) / base).toFixed(2)}×`,
+    ]).concat([['plain pread', formatRate(base), ((base * RECORD_BYTES) / 1e6).toFixed(0), '1.00×']]),
+  );
+  closeSync(fd);
+  await tail.close();
+  await cold.close();
+  t.done();
+}
+
+async function rssBenchmark(quick: boolean): Promise<void> {
+  const t = tempDir();
+  const total = quick ? 1_000_000 : 10_000_000;
+  const batch = 1000;
+  const inflight = 16;
+  const s = await FileStorage.open(t.dir);
+  const data = new Uint8Array(PAYLOAD_BYTES).fill(3);
+  const samples: number[] = [];
+  const sampler = setInterval(() => samples.push(process.memoryUsage().rss), 50);
+  const rssStart = process.memoryUsage().rss;
+  const started = performance.now();
+  let next = 1;
+  const pending: Promise<void>[] = [];
+  let lastCompact = 0;
+  while (next <= total) {
+    const entries: Entry[] = [];
+    for (let k = next; k < next + batch; k++) entries.push({ index: k, term: 1, type: 0, data });
+    next += batch;
+    pending.push(s.write(undefined, entries));
+    if (pending.length >= inflight) await pending.shift();
+    if (next - lastCompact > 500_000 && s.lastIndex() > 200_000) {
+      lastCompact = next;
+      await s.compact(s.lastIndex() - 100_000);
+    }
+  }
+  await Promise.all(pending);
+  const elapsed = (performance.now() - started) / 1000;
+  clearInterval(sampler);
+  samples.push(process.memoryUsage().rss);
+  const half = Math.floor(samples.length / 2);
+  const peakFirst = Math.max(...samples.slice(0, half));
+  const peakSecond = Math.max(...samples.slice(half));
+  await s.close();
+  // Reopen time for the log left behind (up to a few segments after compaction).
+  const openStarted = performance.now();
+  const reopened = await FileStorage.open(t.dir);
+  const openMs = performance.now() - openStarted;
+  const held = reopened.lastIndex() - reopened.firstIndex() + 1;
+  await reopened.close();
+  t.done();
+  const mb = (n: number): string => `${(n / 1048576).toFixed(0)} MiB`;
+  printTable(
+    `Peak RSS appending ${total.toLocaleString('en')} ${PAYLOAD_BYTES}-byte entries (${batch} per write, ${inflight} writes in flight, compaction every 500k)`,
+    ['entries/s', 'RSS at start', 'peak, first half', 'peak, second half', 'second / first', `reopen (${held.toLocaleString('en')} entries)`],
+    [[formatRate(total / elapsed), mb(rssStart), mb(peakFirst), mb(peakSecond), `${(peakSecond / peakFirst).toFixed(2)}×`, `${openMs.toFixed(0)} ms`]],
+  );
+}
+
+/** fdatasync after overwriting preallocated (zero-filled) blocks vs after appending to a growing file. */
+function preallocationCheck(quick: boolean): void {
+  const t = tempDir();
+  const n = quick ? 500 : 2000;
+  const rec = Buffer.alloc(RECORD_BYTES * 16, 7);
+  const measure = (path: string, prefill: boolean): number => {
+    const fd = openSync(path, 'w+');
+    if (prefill) {
+      const zeros = Buffer.alloc(1 << 20);
+      for (let off = 0; off < n * rec.length + zeros.length; off += zeros.length) writeSync(fd, zeros, 0, zeros.length, off);
+      fdatasyncSync(fd);
+    }
+    const started = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) {
+      writeSync(fd, rec, 0, rec.length, i * rec.length);
+      fdatasyncSync(fd);
+    }
+    const ns = Number(process.hrtime.bigint() - started) / n;
+    closeSync(fd);
+    return ns;
+  };
+  const grow = measure(join(t.dir, 'grow'), false);
+  const pre = measure(join(t.dir, 'pre'), true);
+  t.done();
+  printTable('Why segments are zero-filled ahead of time: write+fdatasync of 16 records', ['file', 'per write+fdatasync', 'vs growing'], [
+    ['growing (append)', us(grow), '1.00×'],
+    ['zero-filled ahead', us(pre), `${(pre / grow).toFixed(2)}×`],
+  ]);
+}
+
+export async function runStorageBenchmarks(options: { quick: boolean }): Promise<void> {
+  console.log(`\nStorage (CRC32C in hardware: ${native.crc32cHardware ? 'yes' : 'no'})`);
+  preallocationCheck(options.quick);
+  await appendBenchmarks(options.quick);
+  await readBenchmarks(options.quick);
+  await rssBenchmark(options.quick);
+}
