@@ -40,7 +40,7 @@ export interface WebSocketTransportOptions {
   readonly maxFrameBytes?: number;
   /** Messages queued for one peer and not yet handed to its socket, in bytes (default 64 MiB). */
   readonly maxQueueBytesPerPeer?: number;
-  /** Bytes buffered in a peer's socket above which frames wait for it to drain (default 4 MiB). */
+  /** Bytes buffered in a peer's socket above which frames wait for it to drain (default 1 MiB). */
   readonly socketHighWaterBytes?: number;
   /** Reconnect delays: exponential from initialMs, capped at maxMs, with jitter (default 50 / 2000). */
   readonly backoff?: { readonly initialMs?: number; readonly maxMs?: number };
@@ -75,7 +75,7 @@ export interface TransportStats {
 export const DEFAULTS = {
   maxFrameBytes: 16 * 1024 * 1024,
   maxQueueBytesPerPeer: 64 * 1024 * 1024,
-  socketHighWaterBytes: 4 * 1024 * 1024,
+  socketHighWaterBytes: 1024 * 1024,
   backoffInitialMs: 50,
   backoffMaxMs: 2000,
   connectTimeoutMs: 5000,

@@ -1,2 +1,0 @@
-import { runLoopbackBenchmarks } from './loopback.js';
-await runLoopbackBenchmarks(process.argv.includes('--quick'));
