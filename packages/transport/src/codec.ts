@@ -147,9 +147,27 @@ function encodeEntries(builder: flatbuffers.Builder, entries: readonly Entry[], 
   return [terms, types, ends, payloads];
 }
 
+// UTF-8 of recent ids: the builder would otherwise run TextEncoder (a fresh ArrayBuffer) for
+// each of a frame's three ids, and small ArrayBuffers are costly to allocate and collect.
+const utf8Cache = new Map<string, Uint8Array>();
+const textEncoder = new TextEncoder();
+
+function utf8Of(value: string): Uint8Array {
+  let bytes = utf8Cache.get(value);
+  if (bytes === undefined) {
+    if (utf8Cache.size >= 1024) utf8Cache.clear();
+    bytes = textEncoder.encode(value);
+    utf8Cache.set(value, bytes);
+  }
+  return bytes;
+}
+
+function createString(builder: flatbuffers.Builder, value: string): flatbuffers.Offset {
+  return builder.createString(value.length <= 64 ? utf8Of(value) : value);
+}
+
 function encodeStrings(builder: flatbuffers.Builder, ids: readonly string[]): flatbuffers.Offset[] {
-  // createSharedString returns 0 (absent) for '', which is not a valid vector element.
-  return ids.map((id) => (id === '' ? builder.createString(id) : builder.createSharedString(id)));
+  return ids.map((id) => createString(builder, id));
 }
 
 function encodeConfig(builder: flatbuffers.Builder, config: ConfigState): flatbuffers.Offset {
@@ -214,7 +232,7 @@ function encodeBody(builder: flatbuffers.Builder, m: Message): flatbuffers.Offse
       return Propose.createPropose(builder, term, u64(m.requestId, 'requestId'), data);
     }
     case MessageType.ProposeResponse: {
-      const hint = builder.createString(m.leaderHint);
+      const hint = createString(builder, m.leaderHint);
       const result = builder.createByteVector(m.result);
       return ProposeResponse.createProposeResponse(builder, term, u64(m.requestId, 'requestId'), m.error, u64(m.index, 'index'), u64(m.entryTerm, 'entryTerm'), hint, result);
     }
@@ -243,7 +261,7 @@ export function encodeFrame(
     offsets[i] = WireMessage.createMessage(builder, m.type, body);
   }
   const vector = Frame.createMessagesVector(builder, offsets);
-  const frame = Frame.createFrame(builder, builder.createString(clusterId), builder.createString(from), builder.createString(to), vector);
+  const frame = Frame.createFrame(builder, createString(builder, clusterId), createString(builder, from), createString(builder, to), vector);
   Frame.finishFrameBuffer(builder, frame);
   return builder.asUint8Array();
 }
