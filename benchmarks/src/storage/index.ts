@@ -79,13 +79,27 @@ async function baseline(batch: number, total: number): Promise<AppendResult> {
   return { perSec: (total / r.elapsedNs) * 1e9, p50: percentile(lat, 50), p99: percentile(lat, 99) };
 }
 
+/** Runs `run` `times` times, alternating with the other measurements, and keeps the median run. */
+function median(results: AppendResult[]): AppendResult {
+  return [...results].sort((a, b) => a.perSec - b.perSec)[Math.floor(results.length / 2)]!;
+}
+
 async function appendBenchmarks(quick: boolean): Promise<void> {
   const rows: string[][] = [];
-  const unbatched = await baseline(1, quick ? 1500 : 5000);
+  const reps = 3;
+  const unbatchedRuns: AppendResult[] = [];
+  for (let i = 0; i < reps; i++) unbatchedRuns.push(await baseline(1, quick ? 1000 : 4000));
+  const unbatched = median(unbatchedRuns);
   for (const inflight of [1, 16, 256, 4096]) {
-    const total = Math.max(quick ? 2000 : 5000, Math.min(inflight * (quick ? 300 : 1000), quick ? 400_000 : 2_000_000));
-    const ours = await flotillaAppends(inflight, inflight === 1 ? (quick ? 1500 : 5000) : total);
-    const batched = inflight === 1 ? unbatched : await baseline(inflight, total);
+    const total = Math.max(quick ? 2000 : 5000, Math.min(inflight * (quick ? 400 : 1000), quick ? 300_000 : 2_000_000));
+    const oursRuns: AppendResult[] = [];
+    const batchedRuns: AppendResult[] = [];
+    for (let i = 0; i < reps; i++) {
+      oursRuns.push(await flotillaAppends(inflight, inflight === 1 ? (quick ? 1000 : 4000) : total));
+      if (inflight > 1) batchedRuns.push(await baseline(inflight, total));
+    }
+    const ours = median(oursRuns);
+    const batched = inflight === 1 ? unbatched : median(batchedRuns);
     rows.push([
       String(inflight),
       formatRate(ours.perSec),
@@ -98,7 +112,7 @@ async function appendBenchmarks(quick: boolean): Promise<void> {
     ]);
   }
   printTable(
-    `Durable appends, ${PAYLOAD_BYTES}-byte entries (one write() per entry; C baseline: write+fdatasync of the same ${RECORD_BYTES}-byte records; its latency is per write+fdatasync)`,
+    `Durable appends, ${PAYLOAD_BYTES}-byte entries (one write() per entry; C baseline: write+fdatasync of the same ${RECORD_BYTES}-byte records; its latency is per write+fdatasync; median of 3 runs)`,
     ['in flight', 'flotilla', 'p50 / p99', 'C batched', 'p50 / p99', 'vs batched', 'C unbatched', 'vs unbatched'],
     rows,
   );
