@@ -86,10 +86,8 @@ export function checkHandshake(headers: (name: string) => string, c: HandshakeCh
   const expected = proof(c.secret, cluster, from, to, time, nonce);
   if (!timingSafeEqual(expected, Buffer.from(given, 'hex'))) return refuse('bad-proof', `bad proof from ${JSON.stringify(from)}`);
   if (c.seen.has(nonce)) return refuse('replayed', `nonce reused by ${JSON.stringify(from)}`);
-  if (c.seen.size >= c.maxSeen) {
-    for (const [n, expiry] of c.seen) if (expiry <= c.now) c.seen.delete(n);
-    if (c.seen.size >= c.maxSeen) return refuse('replayed', 'too many handshakes within the window');
-  }
+  if (c.seen.size >= 1024) for (const [n, expiry] of c.seen) if (expiry <= c.now) c.seen.delete(n);
+  if (c.seen.size >= c.maxSeen) return refuse('replayed', 'too many handshakes within the window');
   c.seen.set(nonce, sent + c.windowMs);
   return { ok: true, peer: from };
 }

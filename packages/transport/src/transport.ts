@@ -583,7 +583,7 @@ export class WebSocketTransport implements Transport {
     const client = peer.client;
     peer.client = undefined;
     if (client) {
-      if (client.readyState !== WebSocket.CLOSED) {
+      if (this.closed && client.readyState !== WebSocket.CLOSED) {
         this.closing.push(new Promise((resolve) => client.once('close', () => resolve())));
       }
       client.terminate();

@@ -115,3 +115,22 @@ test('heartbeats queued in one turn coalesce into the newest', async () => {
     await Promise.all([a.transport.close(), b.transport.close()]);
   }
 });
+
+test('removePeer closes the connection, refuses the peer and drops what is sent to it', async () => {
+  const a = await startNode('a');
+  const b = await startNode('b');
+  try {
+    mesh([a, b]);
+    await connected([a, b]);
+    assert.equal(a.transport.addressOf('b'), `ws://127.0.0.1:${b.transport.port}`);
+    b.transport.removePeer('a');
+    await waitFor('the link to go down', () => a.transport.connectedPeers().length === 0 && b.transport.connectedPeers().length === 0);
+    await waitFor('a redial to be refused', () => (b.transport.stats().refusedHandshakes['unknown-node'] ?? 0) > 0);
+    b.transport.send('a', [{ type: MessageType.TimeoutNow, from: 'b', to: 'a', term: 1 }]);
+    await waitFor('an unreachable report', () => b.collector.unreachable.includes('a'));
+    assert.equal(b.transport.addressOf('a'), undefined);
+    assert.equal(b.transport.stats().openConnections, 0);
+  } finally {
+    await Promise.all([a.transport.close(), b.transport.close()]);
+  }
+});
