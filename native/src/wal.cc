@@ -15,6 +15,11 @@
 
 #include "crc32c.h"
 
+#if defined(__APPLE__)
+// macOS has no fdatasync; F_FULLFSYNC is what actually reaches stable storage there.
+static int fdatasync(int fd) { return ::fcntl(fd, F_FULLFSYNC); }
+#endif
+
 namespace flotilla {
 namespace {
 
