@@ -219,6 +219,35 @@ void Wal::recover(RecoveryInfo* info) {
   }
   ::closedir(d);
   std::sort(names.begin(), names.end());
+  // A last segment without a valid header is one whose creation was cut short: its header is
+  // written after the data of the group before it, so it never held an acknowledged record.
+  while (!names.empty()) {
+    std::string path = dir_ + "/" + names.back().second;
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw ioError(errno, "open", path);
+    uint8_t h[kSegHeaderSize];
+    ssize_t n = ::pread(fd, h, sizeof h, 0);
+    ::close(fd);
+    uint64_t f, pt, ep;
+    if (n == static_cast<ssize_t>(sizeof h) && decodeSegHeader(h, sizeof h, &f, &pt, &ep)) break;
+    // Only if it holds no intact record: a damaged header over good records is corruption.
+    std::vector<uint8_t> whole;
+    int rfd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    struct stat sb;
+    if (rfd < 0 || ::fstat(rfd, &sb) != 0 || !readWhole(rfd, &whole, sb.st_size)) {
+      int e = errno;
+      if (rfd >= 0) ::close(rfd);
+      throw ioError(e, "read", path);
+    }
+    ::close(rfd);
+    if (intactRecordAfter(whole, 0, 0, opts_.maxRecordBytes)) throw corrupt(path, 0, "bad segment header over intact records");
+    info->tornFile = path;
+    info->tornOffset = 0;
+    info->tornBytes = whole.size();
+    ::unlink(path.c_str());
+    syncDir(nullptr);
+    names.pop_back();
+  }
 
   std::vector<uint8_t> buf;
   std::vector<SegPtr> segs;
@@ -235,18 +264,7 @@ void Wal::recover(RecoveryInfo* info) {
     if (::fstat(fd, &sb) != 0) throw ioError(errno, "fstat", path);
     if (!readWhole(fd, &buf, sb.st_size)) throw ioError(errno, "read", path);
     uint64_t first, prevTerm, epoch;
-    if (!decodeSegHeader(buf.data(), buf.size(), &first, &prevTerm, &epoch)) {
-      if (isLast) {
-        // A segment whose creation was cut short: it never held an acknowledged record.
-        info->tornFile = path;
-        info->tornOffset = 0;
-        info->tornBytes = buf.size();
-        ::unlink(path.c_str());
-        syncDir(nullptr);
-        continue;
-      }
-      throw corrupt(path, 0, "bad segment header");
-    }
+    if (!decodeSegHeader(buf.data(), buf.size(), &first, &prevTerm, &epoch)) throw corrupt(path, 0, "bad segment header");
     if (epoch != epoch_) {
       // Left over from before a reset to a snapshot: not part of the log.
       ::unlink(path.c_str());
@@ -587,13 +605,20 @@ bool Wal::rollover(uint64_t first, uint64_t prevTerm, WalError* err) {
   seg->prevTerm = prevTerm;
   seg->epoch = epoch_;
   seg->preallocated = preallocated;
-  uint8_t h[kSegHeaderSize];
-  encodeSegHeader(h, first, prevTerm, epoch_);
-  ssize_t n = doPwrite(fd, h, sizeof h, 0);
-  if (n != static_cast<ssize_t>(sizeof h)) {
-    *err = ioError(n < 0 ? errno : EIO, "pwrite", path);
-    ::unlink(path.c_str());
-    return false;
+  // The header is written with the group, after the data planned before it: if the process dies
+  // while an earlier segment's tail is being written, this file has no valid header yet and
+  // recovery drops it, so the torn tail stays in the last segment.
+  encodeSegHeader(seg->header, first, prevTerm, epoch_);
+  if (group_.active) {
+    iov_.push_back({seg->header, kSegHeaderSize});
+    runs_.push_back({seg.get(), 0, iov_.size() - 1, iov_.size()});
+  } else {
+    ssize_t n = doPwrite(fd, seg->header, kSegHeaderSize, 0);
+    if (n != static_cast<ssize_t>(kSegHeaderSize)) {
+      *err = ioError(n < 0 ? errno : EIO, "pwrite", path);
+      ::unlink(path.c_str());
+      return false;
+    }
   }
   {
     std::lock_guard<std::mutex> lk(mu_);

@@ -41,6 +41,7 @@ struct Segment {
   int fd = -1;
   uint64_t end = kSegHeaderSize;  // write cursor: end of the last record
   bool preallocated = false;      // zero-filled to full size (cheaper fdatasync) rather than growing
+  uint8_t header[kSegHeaderSize] = {};
   std::vector<uint32_t> offs;     // start offset of each record
   uint64_t count() const { return offs.size(); }
   uint64_t last() const { return first + offs.size() - 1; }

@@ -9,7 +9,7 @@
  * Exits non-zero on any loss or failed check; the last line states rounds run and entries lost.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -60,15 +60,19 @@ class Random {
 //   I <id> <first> <count> <term> <hs-commit or -1>   write issued
 //   A <id>                         write acknowledged (durable)
 
-async function child(dir: string, seed: number): Promise<void> {
+async function child(dir: string, seed: number, journal: string): Promise<void> {
   const rnd = new Random(seed);
   const s = await FileStorage.open(dir, { segmentBytes: SEGMENT_BYTES });
+  // The protocol goes to a file with write(2): what the child wrote before SIGKILL is in the page
+  // cache and survives it (a pipe's userspace queue would not).
+  const fd = openSync(journal, 'w');
   const out = (line: string): void => {
-    process.stdout.write(`${line}\n`);
+    writeSync(fd, `${line}\n`);
   };
   let last = s.lastIndex();
   let term = Math.max(1, s.term(last) ?? 1, s.initialState().hardState.term);
   out(`R ${s.firstIndex()} ${last} ${term}`);
+  process.stdout.write('R\n');
   let id = 0;
   let inflight = 0;
   const maxInflight = 1 + rnd.int(64);
@@ -122,7 +126,8 @@ interface Issued {
 
 async function runChild(dir: string, seed: number, killAfterMs: number): Promise<{ issued: Issued[]; acked: number; recovered: string }> {
   const script = fileURLToPath(import.meta.url);
-  const proc = spawn(process.execPath, ['--import', 'tsx', '--conditions=flotilla-source', script, '--child', dir, String(seed)], {
+  const journal = `${dir}.journal`;
+  const proc = spawn(process.execPath, ['--import', 'tsx', '--conditions=flotilla-source', script, '--child', dir, String(seed), journal], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const issued: Issued[] = [];
@@ -136,17 +141,7 @@ async function runChild(dir: string, seed: number, killAfterMs: number): Promise
   }, 30_000);
   const lines = createInterface({ input: proc.stdout! });
   lines.on('line', (line) => {
-    const f = line.split(' ');
-    if (f[0] === 'R') {
-      recovered = line;
-      timer = setTimeout(() => proc.kill('SIGKILL'), killAfterMs);
-    } else if (f[0] === 'I') {
-      issued.push({ id: Number(f[1]), first: Number(f[2]), count: Number(f[3]), term: Number(f[4]), hsCommit: Number(f[5]) });
-    } else if (f[0] === 'A') {
-      const n = Number(f[1]);
-      if (n !== acked + 1) throw new Error(`acknowledgements out of order: ${n} after ${acked}`);
-      acked = n;
-    }
+    if (line === 'R' && !timer) timer = setTimeout(() => proc.kill('SIGKILL'), killAfterMs);
   });
   const linesDone = new Promise<void>((resolve) => lines.on('close', resolve));
   const code = await new Promise<number | null>((resolve) => proc.on('close', (c) => resolve(c)));
@@ -155,12 +150,32 @@ async function runChild(dir: string, seed: number, killAfterMs: number): Promise
   clearTimeout(watchdog);
   if (stuck) throw new Error('the child did not open the log within 30 s');
   if (code !== null) throw new Error(`child exited with ${code} before it was killed`);
+  let text = '';
+  try {
+    text = readFileSync(journal, 'utf8');
+  } catch {
+    // killed before it created the journal
+  }
+  const journalLines = text.split('\n');
+  journalLines.pop(); // '' after the last newline, or a line cut short by the kill
+  for (const line of journalLines) {
+    const f = line.split(' ');
+    if (f[0] === 'R') {
+      recovered = line;
+    } else if (f[0] === 'I' && f.length === 6) {
+      issued.push({ id: Number(f[1]), first: Number(f[2]), count: Number(f[3]), term: Number(f[4]), hsCommit: Number(f[5]) });
+    } else if (f[0] === 'A' && f.length === 2) {
+      const n = Number(f[1]);
+      if (n !== acked + 1) throw new Error(`acknowledgements out of order: ${n} after ${acked}`);
+      acked = n;
+    }
+  }
   return { issued, acked, recovered };
 }
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2).filter((a) => a !== '--');
-  if (args[0] === '--child') return child(args[1]!, Number(args[2]));
+  if (args[0] === '--child') return child(args[1]!, Number(args[2]), args[3]!);
   const opt = (name: string, dflt: string): string => {
     const i = args.indexOf(name);
     return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : dflt;
@@ -179,7 +194,9 @@ async function main(): Promise<void> {
   let failures = 0;
   let totalAcked = 0;
   const started = performance.now();
+  let roundsRun = 0;
   for (let round = 1; round <= rounds; round++) {
+    roundsRun = round;
     const killAfter = 50 + rnd.int(900);
     const { issued, acked } = await runChild(dir, seed * 1000 + round, killAfter);
     // Expected after the acknowledged writes; indices touched by unacknowledged ones may differ.
@@ -247,7 +264,7 @@ async function main(): Promise<void> {
     if ((roundLost > 0 || bad > 0) && args.includes('--stop')) break;
   }
   if (!opt('--dir', '') && !args.includes('--keep')) rmSync(root, { recursive: true, force: true });
-  console.log(`crash test done: ${rounds} rounds run, ${totalAcked} writes acknowledged, ${lost} entries lost, ${failures} failed checks`);
+  console.log(`crash test done: ${roundsRun} rounds run, ${totalAcked} writes acknowledged, ${lost} entries lost, ${failures} failed checks`);
   process.exit(lost > 0 || failures > 0 ? 1 : 0);
 }
 

@@ -140,6 +140,12 @@ describe('recovery', () => {
     await r.close();
   });
 
+  it('damaged header of the last segment over intact records: CorruptLogError', async () => {
+    const { dir, segs } = await build(n);
+    patch(segs[2]!, 0, Buffer.alloc(16));
+    await assert.rejects(open(dir), (e: unknown) => e instanceof CorruptLogError && e.file === segs[2] && e.offset === 0);
+  });
+
   it('truncated segment header of a sealed segment: CorruptLogError', async () => {
     const { dir, segs } = await build(n);
     truncateSync(segs[1]!, 20);
@@ -211,6 +217,25 @@ describe('recovery edge cases', () => {
     check(r.entries(39, 43, Infinity), 39, 42);
     await r.write(undefined, range(201, 260, 1));
     check(r.entries(1, 261, Infinity), 1, 260);
+    await r.close();
+  });
+});
+
+describe('recovery: a crash while a batch spans two segments', () => {
+  it('a torn tail in the previous segment and a new segment without its header yet: both cut', async () => {
+    const { dir, segs } = await build(PER_SEG * 2 + 20);
+    // The writer renames a zero-filled file into place, then writes the old segment's tail, then
+    // the new segment's header: a crash in between leaves exactly this.
+    truncateSync(segs[1]!, HEADER + (PER_SEG - 3) * REC + 50);
+    truncateSync(segs[1]!, SEG);
+    patch(segs[2]!, 0, Buffer.alloc(SEG));
+    const s = await open(dir);
+    assert.equal(s.lastIndex(), PER_SEG * 2 - 3);
+    check(s.entries(1, PER_SEG * 2 - 2, Infinity), 1, PER_SEG * 2 - 3);
+    await s.write(undefined, range(PER_SEG * 2 - 2, PER_SEG * 2 + 40, 2));
+    await s.close();
+    const r = await open(dir);
+    assert.equal(r.lastIndex(), PER_SEG * 2 + 40);
     await r.close();
   });
 });
