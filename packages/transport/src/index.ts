@@ -1,4 +1,4 @@
-export { WebSocketTransport, DEFAULTS, CloseCode } from './transport.js';
+export { WebSocketTransport, DEFAULTS, CloseCode, backoffDelay } from './transport.js';
 export type { WebSocketTransportOptions, TransportStats, TransportLogger, TlsOptions } from './transport.js';
 export { encodeFrame, decodeFrame, FrameEncoder, FrameError, FRAME_IDENTIFIER, MAX_ID_BYTES } from './codec.js';
 export type { DecodedFrame, DecodeExpectations, FrameRejectReason } from './codec.js';

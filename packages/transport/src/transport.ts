@@ -131,6 +131,16 @@ class Peer {
   ) {}
 }
 
+/**
+ * The delay before reconnect attempt `attempt` (0-based): the step
+ * `min(maxMs, initialMs * 2^attempt)`, with "equal jitter" (half the step fixed, half random), so
+ * dialers spread out but never wait longer than one step.
+ */
+export function backoffDelay(attempt: number, initialMs: number, maxMs: number, random: () => number = Math.random): number {
+  const step = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
+  return step / 2 + random() * (step / 2);
+}
+
 const consoleLogger: TransportLogger = { warn: (m) => console.warn(m) };
 
 function shortReason(reason: string): string {
@@ -800,11 +810,8 @@ export class WebSocketTransport implements Transport {
 
   private scheduleReconnect(peer: Peer): void {
     if (this.closed || peer.reconnectTimer || this.peers.get(peer.id) !== peer) return;
-    const step = Math.min(this.backoffMax, this.backoffInitial * 2 ** Math.min(peer.attempt, 30));
+    const delay = backoffDelay(peer.attempt, this.backoffInitial, this.backoffMax);
     peer.attempt++;
-    // "Equal jitter": half the step fixed, half random, so dialers spread out but never wait
-    // longer than one step.
-    const delay = step / 2 + Math.random() * (step / 2);
     peer.reconnectTimer = setTimeout(() => this.connect(peer), delay);
   }
 }

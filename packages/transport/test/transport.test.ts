@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { MessageType } from '@flotilla/core';
 import type { Message } from '@flotilla/core';
 import { messageArb, plain } from './arbitraries.js';
+import { backoffDelay } from '../src/index.js';
 import { connected, mesh, startNode, waitFor } from './helpers.js';
 
 test('two nodes exchange every message type, one frame per turn', async () => {
@@ -132,5 +133,29 @@ test('removePeer closes the connection, refuses the peer and drops what is sent 
     assert.equal(b.transport.stats().openConnections, 0);
   } finally {
     await Promise.all([a.transport.close(), b.transport.close()]);
+  }
+});
+
+test('reconnect delays grow exponentially from initialMs, are capped at maxMs and jittered within a step', () => {
+  const steps = [10, 20, 40, 80, 100, 100, 100];
+  for (let attempt = 0; attempt < steps.length; attempt++) {
+    const step = steps[attempt]!;
+    assert.equal(backoffDelay(attempt, 10, 100, () => 0), step / 2);
+    assert.equal(backoffDelay(attempt, 10, 100, () => 0.999999) <= step, true);
+    assert.ok(backoffDelay(attempt, 10, 100, () => 0.999999) > step * 0.99);
+  }
+  assert.equal(backoffDelay(1000, 10, 100, () => 0.5), 75);
+});
+
+test('a dialer keeps retrying an unreachable peer at the capped rate', async () => {
+  const a = await startNode('a', { backoff: { initialMs: 5, maxMs: 20 } });
+  try {
+    a.transport.addPeer('b', 'ws://127.0.0.1:1');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const failures = a.transport.stats().connectFailures;
+    // delays are 2.5..20 ms: at most ~500 / 10 + a few, at least a handful even on a loaded machine
+    assert.ok(failures >= 5 && failures <= 80, `${failures} attempts in 500 ms`);
+  } finally {
+    await a.transport.close();
   }
 });
