@@ -913,7 +913,7 @@ void Wal::process(std::vector<Op>& batch, Done* done) {
       continue;
     }
     WalError e;
-    bool structural = op.kind != Op::Append || op.first <= wLast_;
+    bool structural = op.kind != Op::Append || (op.count > 0 && op.first <= wLast_);
     if (structural && group_.active) {
       if (!flushGroup(&e)) {
         WalError re;
