@@ -48,22 +48,22 @@ async function flotillaAppends(inflight: number, measured: number): Promise<Appe
   let next = 2;
   total += 1;
   let completed = 0;
-  const started = process.hrtime.bigint();
+  const started = performance.now();
   await new Promise<void>((resolve, reject) => {
     if (total <= 1) resolve();
     const issue = (): void => {
       const index = next++;
-      const at = process.hrtime.bigint();
+      const at = performance.now();
       const entries: Entry[] = [{ index, term: 1, type: 0, data }];
       s.write(undefined, entries).then(() => {
-        latencies[completed++] = Number(process.hrtime.bigint() - at);
+        latencies[completed++] = (performance.now() - at) * 1e6;
         if (completed === total - 1) resolve();
         else if (next <= total) issue();
       }, reject);
     };
     for (let i = 0; i < Math.min(inflight, total - 1); i++) issue();
   });
-  const elapsed = Number(process.hrtime.bigint() - started);
+  const elapsed = (performance.now() - started) * 1e6;
   await s.close();
   t.done();
   latencies.sort();
@@ -232,12 +232,12 @@ function preallocationCheck(quick: boolean): void {
       for (let off = 0; off < n * rec.length + zeros.length; off += zeros.length) writeSync(fd, zeros, 0, zeros.length, off);
       fdatasyncSync(fd);
     }
-    const started = process.hrtime.bigint();
+    const started = performance.now();
     for (let i = 0; i < n; i++) {
       writeSync(fd, rec, 0, rec.length, i * rec.length);
       fdatasyncSync(fd);
     }
-    const ns = Number(process.hrtime.bigint() - started) / n;
+    const ns = ((performance.now() - started) * 1e6) / n;
     closeSync(fd);
     return ns;
   };
