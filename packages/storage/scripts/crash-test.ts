@@ -124,9 +124,10 @@ interface Issued {
   hsCommit: number;
 }
 
-async function runChild(dir: string, seed: number, killAfterMs: number): Promise<{ issued: Issued[]; acked: number; recovered: string }> {
+async function runChild(dir: string, seed: number, killAfterMs: number, duringOpen: boolean): Promise<{ issued: Issued[]; acked: number; recovered: string }> {
   const script = fileURLToPath(import.meta.url);
   const journal = `${dir}.journal`;
+  rmSync(journal, { force: true });
   const proc = spawn(process.execPath, ['--import', 'tsx', '--conditions=flotilla-source', script, '--child', dir, String(seed), journal], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -139,6 +140,8 @@ async function runChild(dir: string, seed: number, killAfterMs: number): Promise
     stuck = true;
     proc.kill('SIGKILL');
   }, 30_000);
+  // Sometimes the kill lands while the child is still starting or recovering the log.
+  if (duringOpen) timer = setTimeout(() => proc.kill('SIGKILL'), killAfterMs);
   const lines = createInterface({ input: proc.stdout! });
   lines.on('line', (line) => {
     if (line === 'R' && !timer) timer = setTimeout(() => proc.kill('SIGKILL'), killAfterMs);
@@ -197,8 +200,9 @@ async function main(): Promise<void> {
   let roundsRun = 0;
   for (let round = 1; round <= rounds; round++) {
     roundsRun = round;
-    const killAfter = 50 + rnd.int(900);
-    const { issued, acked } = await runChild(dir, seed * 1000 + round, killAfter);
+    const duringOpen = rnd.next() < 0.1;
+    const killAfter = duringOpen ? 100 + rnd.int(500) : 50 + rnd.int(900);
+    const { issued, acked } = await runChild(dir, seed * 1000 + round, killAfter, duringOpen);
     // Expected after the acknowledged writes; indices touched by unacknowledged ones may differ.
     const expected = new Map(model);
     let lastAcked = modelLast;
@@ -256,7 +260,7 @@ async function main(): Promise<void> {
     failures += bad;
     totalAcked += acked;
     console.log(
-      `round ${round} (${((performance.now() - started) / 1000).toFixed(1)} s): killed after ${killAfter} ms; ${acked}/${issued.length} writes acknowledged; ` +
+      `round ${round} (${((performance.now() - started) / 1000).toFixed(1)} s): killed ${killAfter} ms after ${duringOpen ? 'start' : 'opening'}; ${acked}/${issued.length} writes acknowledged; ` +
         `log [${first}, ${last}]; lost ${roundLost}${bad ? `; ${bad} bad entries or hard state` : ''}`,
     );
     model = next;
