@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { BusyError, ClosedError, CompactedError, EMPTY_HARD_STATE, type Entry } from '@flotilla/core';
 import { FileStorage, LockedError } from '@flotilla/storage';
@@ -182,6 +184,21 @@ describe('FileStorage as a LogStore', () => {
     await s.close();
     const again = await FileStorage.open(dir);
     await again.close();
+  });
+
+  it('locks the directory against another process', async () => {
+    const dir = fresh();
+    const s = await FileStorage.open(dir);
+    const script = `import('@flotilla/storage').then(({ FileStorage }) => FileStorage.open(${JSON.stringify(dir)}))
+      .then(() => console.log('opened'), (e) => console.log(e.code))`;
+    const run = (): string =>
+      execFileSync(process.execPath, ['--import', 'tsx', '--conditions=flotilla-source', '--input-type=module', '-e', script], {
+        cwd: fileURLToPath(new URL('..', import.meta.url)),
+        encoding: 'utf8',
+      }).trim();
+    assert.equal(run(), 'LOCKED');
+    await s.close();
+    assert.equal(run(), 'opened');
   });
 
   it('close drains pending writes, is idempotent, and later use throws ClosedError', async () => {
