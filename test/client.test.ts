@@ -1,17 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
+import { withCluster } from './support/with-cluster.js';
 import { TimeoutError } from '@flotilla/core';
-import { FlotillaClient, LocalCluster, RejectedError } from '@flotilla/examples';
+import { FlotillaClient, RejectedError } from '@flotilla/examples';
 
-const TUNING = { electionTimeoutMs: 400, heartbeatIntervalMs: 50, proposalTimeoutMs: 4000 };
 
 test('the client submits through any node and gets index, term and result; it rides out a leader crash', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'flotilla-client-'));
-  const cluster = await LocalCluster.start({ size: 3, baseDir: dir, tuning: TUNING });
-  try {
+  await withCluster({ size: 3 }, async (cluster) => {
     await cluster.waitForLeader();
     const endpoints = cluster.httpEndpoints();
     const results = [];
@@ -40,16 +35,11 @@ test('the client submits through any node and gets index, term and result; it ri
     assert.ok(after, 'a command committed after the crash');
     assert.ok(after.index > results[results.length - 1]!.index);
     assert.ok(after.term > results[0]!.term, 'a new term');
-  } finally {
-    await cluster.stop();
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('without a quorum the client times out and says whether the outcome is known', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'flotilla-client-noquorum-'));
-  const cluster = await LocalCluster.start({ size: 3, baseDir: dir, tuning: TUNING });
-  try {
+  await withCluster({ size: 3 }, async (cluster) => {
     const leader = await cluster.waitForLeader();
     for (const id of cluster.ids) if (id !== leader) await cluster.kill(id);
     const client = new FlotillaClient({ endpoints: cluster.httpEndpoints(), timeoutMs: 6000 });
@@ -59,16 +49,11 @@ test('without a quorum the client times out and says whether the outcome is know
       assert.match(error.message, error.outcomeUnknown ? /unknown/ : /not done/);
       return true;
     });
-  } finally {
-    await cluster.stop();
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('bad requests get clear errors and change nothing', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'flotilla-client-bad-'));
-  const cluster = await LocalCluster.start({ size: 3, baseDir: dir, tuning: TUNING });
-  try {
+  await withCluster({ size: 3 }, async (cluster) => {
     await cluster.waitForLeader();
     const [endpoint] = cluster.httpEndpoints();
     const empty = await fetch(`${endpoint}/v1/commands`, { method: 'POST', body: new Uint8Array(0) });
@@ -85,8 +70,5 @@ test('bad requests get clear errors and change nothing', async () => {
     assert.throws(() => new FlotillaClient({ endpoints: [] }), TypeError);
     await assert.rejects(new FlotillaClient({ endpoints: [endpoint!] }).submit(new Uint8Array(0)), TypeError);
     assert.ok(RejectedError);
-  } finally {
-    await cluster.stop();
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 });

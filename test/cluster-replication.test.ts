@@ -1,11 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
-import { LocalCluster } from '@flotilla/examples';
+import type { LocalCluster } from '@flotilla/examples';
+import { withCluster } from './support/with-cluster.js';
 
-const TUNING = { electionTimeoutMs: 400, heartbeatIntervalMs: 50 };
 
 async function digestsAgree(cluster: LocalCluster, atLeast: number, timeoutMs = 10_000): Promise<Record<string, unknown>[]> {
   const deadline = Date.now() + timeoutMs;
@@ -19,18 +16,20 @@ async function digestsAgree(cluster: LocalCluster, atLeast: number, timeoutMs = 
 }
 
 test('three processes elect a leader, replicate over the WAL and WebSockets, and apply the same sequence', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'flotilla-repl-'));
-  const cluster = await LocalCluster.start({ size: 3, baseDir: dir, tuning: TUNING });
-  try {
+  await withCluster({ size: 3 }, async (cluster) => {
     const leader = await cluster.waitForLeader();
-    const followers = cluster.ids.filter((id) => id !== leader);
-    const replies = await Promise.all(
-      Array.from({ length: 300 }, (_, i) => {
-        // A third of the proposals go through a follower, which forwards them to the leader.
-        const via = i % 3 === 0 ? followers[i % 2]! : leader;
-        return cluster.request(via, 'propose', { data: Buffer.from(`cmd-${i}`).toString('base64'), forward: true });
-      }),
-    );
+    // A third of the proposals go through a follower, which forwards them to the leader. A refusal
+    // (no leader known for a moment) did nothing, so it is retried, as a client would.
+    const propose = async (i: number): Promise<Record<string, unknown>> => {
+      for (let attempt = 0; ; attempt++) {
+        const current = attempt === 0 ? leader : await cluster.waitForLeader();
+        const via = i % 3 === 0 ? cluster.ids.filter((id) => id !== current)[i % 2]! : current;
+        const reply = await cluster.request(via, 'propose', { data: Buffer.from(`cmd-${i}`).toString('base64'), forward: true });
+        if (reply.ok || (reply['error'] as { code: string }).code !== 'NOT_LEADER' || attempt >= 20) return reply;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    const replies = await Promise.all(Array.from({ length: 300 }, (_, i) => propose(i)));
     const failed = replies.filter((r) => !r.ok);
     assert.deepEqual(failed, []);
     const indexes = replies.map((r) => r['index'] as number);
@@ -38,16 +37,11 @@ test('three processes elect a leader, replicate over the WAL and WebSockets, and
     const digests = await digestsAgree(cluster, 300);
     for (const d of digests) assert.equal(d['digest'], digests[0]!['digest'], JSON.stringify(digests));
     assert.equal(digests[0]!['count'], 300);
-  } finally {
-    await cluster.stop();
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a node restarts from its data directory on the same port and catches up', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'flotilla-restart-'));
-  const cluster = await LocalCluster.start({ size: 3, baseDir: dir, tuning: TUNING });
-  try {
+  await withCluster({ size: 3 }, async (cluster) => {
     const leader = await cluster.waitForLeader();
     const follower = cluster.ids.find((id) => id !== leader)!;
     for (let i = 0; i < 50; i++) assert.ok((await cluster.request(leader, 'propose', { data: Buffer.from(`a${i}`).toString('base64') })).ok);
@@ -59,8 +53,5 @@ test('a node restarts from its data directory on the same port and catches up', 
     assert.ok((status['term'] as number) >= 1, 'hard state survived');
     const digests = await digestsAgree(cluster, 100);
     for (const d of digests) assert.equal(d['digest'], digests[0]!['digest'], JSON.stringify(digests));
-  } finally {
-    await cluster.stop();
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 });

@@ -1,16 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
-import { LocalCluster } from '@flotilla/examples';
+import { withCluster } from './support/with-cluster.js';
 
-const TUNING = { electionTimeoutMs: 400, heartbeatIntervalMs: 50, proposalTimeoutMs: 4000 };
 
 test('the KV service: the HTTP API on every node, errors, reads on followers, transfer, metrics, digests', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'flotilla-kv-'));
-  const cluster = await LocalCluster.start({ size: 3, baseDir: dir, tuning: TUNING, service: 'kv' });
-  try {
+  await withCluster({ size: 3, service: 'kv' }, async (cluster) => {
     const leader = await cluster.waitForLeader();
     const url = (id: string): string => `http://${cluster.configs.get(id)!.httpAddress}`;
     const follower = cluster.ids.find((id) => id !== leader)!;
@@ -81,8 +75,5 @@ test('the KV service: the HTTP API on every node, errors, reads on followers, tr
     const common = Math.min(...digests.map((d) => d.appliedIndex));
     const atCommon = await Promise.all(cluster.ids.map(async (id) => ((await (await fetch(`${url(id)}/v1/digest?index=${common}`)).json()) as { digest: string }).digest));
     assert.ok(atCommon.every((d) => d === atCommon[0]), JSON.stringify(atCommon));
-  } finally {
-    await cluster.stop();
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 });

@@ -174,3 +174,16 @@ test('forwarded proposals fail as outcome-unknown as soon as leadership moves, n
     await Promise.all(nodes.map((n) => n.close()));
   }
 });
+
+test('transferring leadership to the node that already leads resolves at once', async () => {
+  const { nodes } = await cluster(['a', 'b', 'c']);
+  try {
+    const leader = await waitFor('a leader', () => nodes.find((n) => n.role === 'leader'));
+    const started = Date.now();
+    await leader.transferLeadership(leader.id, { timeoutMs: 5000 });
+    assert.ok(Date.now() - started < 1000);
+    assert.equal(leader.role, 'leader');
+  } finally {
+    await Promise.all(nodes.map((n) => n.close()));
+  }
+});

@@ -365,6 +365,7 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
   async transferLeadership(target: NodeId, options?: { timeoutMs?: number }): Promise<void> {
     if (this.closed) throw this.failure ?? new ClosedError();
     if (this.raft.role !== 'leader') throw this.notLeader();
+    if (target === this.id) return; // already leads: nothing to wait for
     this.raft.transferLeadership(target);
     this.schedule();
     const timeoutMs = options?.timeoutMs ?? this.tuning.electionTimeoutMs * 2;

@@ -94,7 +94,8 @@ export function kvApi(node: RaftNode<KvResult>, kv: KvStateMachine, config: Node
         method: request.method,
         body: request.method === 'GET' ? undefined : request.body,
         headers: { 'content-type': request.headers.get('content-type') ?? 'application/json' },
-        signal: AbortSignal.timeout(options.timeoutMs),
+        // Longer than the leader's own deadline, so its answer (even a timeout) gets back here.
+        signal: AbortSignal.timeout(options.timeoutMs + 500),
       });
       return { status: response.status, headers: { 'content-type': response.headers.get('content-type') ?? 'application/json' }, body: Buffer.from(await response.arrayBuffer()) };
     } catch (error) {
