@@ -124,6 +124,8 @@ export class FileStorage implements LogStore {
   private pendingBytes = 0;
   private pendingLast: number;
   private lastSeq = 0;
+  /** The first index once a submitted reset completes (writes may follow it before it does). */
+  private resetFirst: number | undefined;
 
   /**
    * Writes issued in the same tick are coalesced into one native append (one buffer, one N-API
@@ -305,7 +307,8 @@ export class FileStorage implements LogStore {
       bytes += RECORD_HEADER_BYTES + e.data.byteLength;
     }
     if (count > 0) {
-      if (firstIndex < this.first) throw new RangeError(`cannot write at ${firstIndex}: the log starts at ${this.first}`);
+      const floor = this.resetFirst ?? this.first;
+      if (firstIndex < floor) throw new RangeError(`cannot write at ${firstIndex}: the log starts at ${floor}`);
       if (firstIndex > this.pendingLast + 1) throw new RangeError(`writing at ${firstIndex} would leave a gap after ${this.pendingLast}`);
     }
     if (count === 0 && hardState === undefined) {
@@ -421,6 +424,7 @@ export class FileStorage implements LogStore {
       this.flush();
       const promise = this.submitOp(new Pending('reset', 0, undefined, undefined, snapshot), () => this.wal.reset(snapshot.index, snapshot.term));
       this.pendingLast = snapshot.index;
+      this.resetFirst = snapshot.index + 1;
       return promise;
     } catch (error) {
       return Promise.reject(error as Error);
@@ -490,6 +494,7 @@ export class FileStorage implements LogStore {
       this.batchBytes = 0;
       this.batchHardState = undefined;
       this.pendingBytes = 0;
+      this.resetFirst = undefined;
       if (lastIndex < this.last) this.truncateView(lastIndex + 1);
       this.pendingLast = this.last;
       if (broken) this.brokenError = failure;
@@ -514,6 +519,7 @@ export class FileStorage implements LogStore {
       this.last = p.snapshot.index;
       this.baseTerm = p.snapshot.term;
       this.snapshotMeta = p.snapshot;
+      if (this.resetFirst === p.snapshot.index + 1) this.resetFirst = undefined;
     }
   }
 

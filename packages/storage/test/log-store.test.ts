@@ -134,6 +134,21 @@ describe('FileStorage as a LogStore', () => {
     await r.close();
   });
 
+  it('takes writes after a reset to a snapshot below the compaction point before the reset resolves', async () => {
+    const s = await FileStorage.open(fresh(), { segmentBytes: 16 * 1024 });
+    await s.write(undefined, range(1, 1000, 1));
+    await s.compact(900);
+    assert.ok(s.firstIndex() > 100);
+    const reset = s.reset({ index: 50, term: 4, config: { voters: ['a'], learners: [], outgoingVoters: [] } });
+    const write = s.write(undefined, range(51, 60, 4));
+    await Promise.all([reset, write]);
+    assert.equal(s.firstIndex(), 51);
+    assert.equal(s.lastIndex(), 60);
+    assert.equal(s.term(50), 4);
+    same(s.entries(51, 61, Infinity), range(51, 60, 4));
+    await s.close();
+  });
+
   it('rejects wrong arguments with TypeError or RangeError', async () => {
     const s = await FileStorage.open(fresh());
     await s.write(undefined, range(1, 10, 1));
