@@ -4,7 +4,7 @@ import { runCoreBenchmarks } from './core/index.js';
 import { runSimulation } from './sim.js';
 
 /**
- * `pnpm bench [-- --quick] [--json FILE] [--cpu-prof-dir DIR] [--levels 1,32,256,4096] [--only cluster,core,storage,transport,sim]`: the benchmark suite. Every figure
+ * `pnpm bench [-- --quick] [--json FILE] [--cpu-prof-dir DIR] [--levels 1,32,256,4096] [--seconds S] [--only cluster,core,storage,transport,sim]`: the benchmark suite. Every figure
  * is printed next to a baseline measured in the same run.
  */
 const args = process.argv.slice(2);
@@ -20,11 +20,14 @@ const valueOf = (flag: string): string | undefined => {
 const json = valueOf('--json');
 const cpuProfileDir = valueOf('--cpu-prof-dir');
 const levelsArg = valueOf('--levels');
+const secondsArg = valueOf('--seconds');
+const seconds = secondsArg === undefined ? undefined : Number(secondsArg);
+if (seconds !== undefined && !(seconds > 0)) throw new RangeError(`--seconds takes a positive number, got ${secondsArg}`);
 const levels = levelsArg ? levelsArg.split(',').map(Number) : undefined;
 if (levels && !levels.every((c) => Number.isSafeInteger(c) && c > 0)) throw new RangeError(`--levels takes positive integers, got ${levelsArg}`);
 
 console.log(`Flotilla benchmarks${quick ? ' (quick)' : ''}: node ${process.version}, ${process.platform}/${process.arch}`);
-if (wanted('cluster')) await runClusterBenchmark({ quick, ...(json ? { json } : {}), ...(cpuProfileDir ? { cpuProfileDir } : {}), ...(levels ? { levels } : {}) });
+if (wanted('cluster')) await runClusterBenchmark({ quick, ...(json ? { json } : {}), ...(cpuProfileDir ? { cpuProfileDir } : {}), ...(levels ? { levels } : {}), ...(seconds ? { seconds } : {}) });
 if (wanted('core')) await runCoreBenchmarks({ quick });
 for (const suite of ['storage', 'transport'] as const) {
   if (!wanted(suite)) continue;

@@ -13,6 +13,8 @@ export interface ClusterBenchOptions {
   readonly dataRoot?: string;
   /** Write a CPU profile of every node into this directory (node --cpu-prof). */
   readonly cpuProfileDir?: string;
+  /** Measured seconds per level (default 10, quick 2). */
+  readonly seconds?: number;
 }
 
 export interface ClusterResult {
@@ -23,6 +25,8 @@ export interface ClusterResult {
   p999Us: number;
   maxUs: number;
   leaderRssBytes: number;
+  /** Leader RSS sampled every second while measuring (flat means no leak). */
+  leaderRssSamples: number[];
   failures: number;
 }
 
@@ -34,7 +38,7 @@ export interface ClusterResult {
 export async function runClusterBenchmark(options: ClusterBenchOptions): Promise<ClusterResult[]> {
   const root = options.dataRoot ?? defaultDataRoot();
   const warmupMs = options.quick ? 500 : 2000;
-  const durationMs = options.quick ? 2000 : 10_000;
+  const durationMs = options.seconds !== undefined ? options.seconds * 1000 : options.quick ? 2000 : 10_000;
   const levels = options.levels ?? [1, 32, 256, 4096];
 
   const fsync = measureFdatasync(root, options.quick ? 200 : 1000);
@@ -71,6 +75,7 @@ export async function runClusterBenchmark(options: ClusterBenchOptions): Promise
         p999Us: reply['p999Us'] as number,
         maxUs: reply['maxUs'] as number,
         leaderRssBytes: reply['rssBytes'] as number,
+        leaderRssSamples: (reply['rssSamples'] as number[]) ?? [],
         failures: reply['failures'] as number,
       });
     }
@@ -80,7 +85,7 @@ export async function runClusterBenchmark(options: ClusterBenchOptions): Promise
   }
   printTable(
     `Cluster (W-propose): 3 processes, durable WAL, WebSocket transport, 128-byte commands, ${warmupMs / 1000} s warm-up + ${durationMs / 1000} s`,
-    ['C', 'proposals/s', 'p50 µs', 'p99 µs', 'p99.9 µs', 'p50 / fdatasync p50', 'leader RSS'],
+    ['C', 'proposals/s', 'p50 µs', 'p99 µs', 'p99.9 µs', 'p50 / fdatasync p50', 'leader RSS (first → last s)'],
     results.map((r) => [
       String(r.concurrency),
       formatRate(r.opsPerSec),
@@ -88,7 +93,9 @@ export async function runClusterBenchmark(options: ClusterBenchOptions): Promise
       String(r.p99Us),
       String(r.p999Us),
       `${(r.p50Us / fsync.p50Us).toFixed(2)}×`,
-      `${(r.leaderRssBytes / 1024 / 1024).toFixed(0)} MiB`,
+      r.leaderRssSamples.length > 1
+        ? `${(r.leaderRssSamples[0]! / 1048576).toFixed(0)} → ${(r.leaderRssSamples[r.leaderRssSamples.length - 1]! / 1048576).toFixed(0)} MiB`
+        : `${(r.leaderRssBytes / 1048576).toFixed(0)} MiB`,
     ]),
   );
   if (options.json) {

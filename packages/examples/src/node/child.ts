@@ -74,7 +74,12 @@ async function load(concurrency: number, warmupMs: number, durationMs: number, p
   await new Promise((r) => setTimeout(r, warmupMs));
   measuring = true;
   const start = performance.now();
-  const progress = setInterval(() => send({ event: 'progress', completed, elapsedMs: performance.now() - start }), 1000);
+  const rssSamples: number[] = [];
+  const progress = setInterval(() => {
+    const rss = process.memoryUsage().rss;
+    rssSamples.push(rss);
+    send({ event: 'progress', completed, elapsedMs: performance.now() - start, rssBytes: rss });
+  }, 1000);
   await new Promise((r) => setTimeout(r, durationMs));
   measuring = false;
   const elapsedMs = performance.now() - start;
@@ -91,6 +96,7 @@ async function load(concurrency: number, warmupMs: number, durationMs: number, p
     p999Us: histogram.percentile(0.999),
     maxUs: Math.round(histogram.maxUs),
     rssBytes: process.memoryUsage().rss,
+    rssSamples,
   };
 }
 
