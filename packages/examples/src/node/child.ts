@@ -20,7 +20,7 @@ const send = (message: object): void => {
 };
 
 const config = parseNodeConfig(JSON.parse(process.env['FLOTILLA_NODE_CONFIG'] ?? 'null'));
-const ledger = new Ledger(process.env['FLOTILLA_KEEP_ENTRIES'] === '1');
+const ledger = new Ledger(process.env['FLOTILLA_KEEP_ENTRIES'] === '1', process.env['FLOTILLA_LEDGER_HASHING'] !== '0');
 // FLOTILLA_SERVICE=kv runs the KV service (its HTTP API on httpAddress); otherwise the test ledger.
 const kvService = process.env['FLOTILLA_SERVICE'] === 'kv' ? await startKvService(config) : undefined;
 const { node, transport, wire } = (kvService?.running ?? (await startNode(config, ledger))) as RunningNode<unknown>;

@@ -19,6 +19,8 @@ export interface LocalClusterOptions {
   readonly onEvent?: (event: Record<string, unknown>) => void;
   /** Fixed ports: node i listens for peers on basePort + i and serves HTTP on basePort + 100 + i. */
   readonly basePort?: number;
+  /** The ledger keeps a SHA-256 digest of what it applied (default true; benchmarks turn it off). */
+  readonly ledgerHashing?: boolean;
   /** What each node runs: the test ledger (default) or the KV service. */
   readonly service?: 'ledger' | 'kv';
   /** Extra node flags for every node process (e.g. --cpu-prof). */
@@ -98,7 +100,7 @@ export class LocalCluster {
     const execArgv = [...(CHILD.endsWith('.ts') ? ['--import', 'tsx', '--conditions=flotilla-source'] : []), ...(this.options.nodeArgs ?? [])];
     const child = fork(CHILD, [], {
       execArgv,
-      env: { ...process.env, FLOTILLA_NODE_CONFIG: JSON.stringify(toConfigFile(config)), FLOTILLA_KEEP_ENTRIES: this.options.keepEntries ? '1' : '0', FLOTILLA_SERVICE: this.options.service ?? 'ledger' },
+      env: { ...process.env, FLOTILLA_NODE_CONFIG: JSON.stringify(toConfigFile(config)), FLOTILLA_KEEP_ENTRIES: this.options.keepEntries ? '1' : '0', FLOTILLA_SERVICE: this.options.service ?? 'ledger', FLOTILLA_LEDGER_HASHING: this.options.ledgerHashing === false ? '0' : '1' },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     const entry: Child = {
