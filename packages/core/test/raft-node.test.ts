@@ -113,6 +113,10 @@ test('bad options are refused with an error naming the field', async () => {
   await assert.rejects(RaftNode.start({ ...base, heartbeatIntervalMs: -1 }), (e: unknown) => e instanceof ConfigError && e.field === 'heartbeatIntervalMs');
   await assert.rejects(RaftNode.start({ ...base, members: [] }), (e: unknown) => e instanceof ConfigError && e.field === 'members');
   await assert.rejects(RaftNode.start({ ...base, leaseRead: true, checkQuorum: false }), (e: unknown) => e instanceof ConfigError && e.field === 'leaseRead');
+  await assert.rejects(RaftNode.start({ ...base, colour: 'blue' } as never), (e: unknown) => e instanceof ConfigError && e.field === 'colour');
+  // An explicit undefined takes the default.
+  const node = await RaftNode.start({ ...base, electionTimeoutMs: undefined, transport: network.transport('b'), id: 'b', members: ['b'] });
+  await node.close();
 });
 
 test('a single-node cluster elects itself and commits on its own write', async () => {

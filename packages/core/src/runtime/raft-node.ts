@@ -199,6 +199,7 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
     const tuningInput: Partial<RaftNodeTuning> = {};
     for (const key of Object.keys(options) as (keyof RaftNodeOptions<Result>)[]) {
       if (['id', 'members', 'stateMachine', 'storage', 'transport', 'seed', 'scheduler', 'forwardProposals', 'resultCodec'].includes(key)) continue;
+      if (options[key] === undefined) continue; // an explicit undefined means "the default
       (tuningInput as Record<string, unknown>)[key] = options[key];
     }
     this.scheduler = options.scheduler ?? realScheduler;
