@@ -17,7 +17,9 @@ export interface WalOpenOptions {
 
 /**
  * Called once per writer batch: every op up to `seq` is done. If `error` is set, ops from
- * `failedSeq` on failed (and the writer drops further ops until `clear()`).
+ * `failedSeq` on failed (and the writer drops further ops until `clear()`). `syncs` group commits
+ * (pwritev + fdatasync of the segments, and the hard state if any) completed in the batch, taking
+ * `syncNs` nanoseconds in total.
  */
 export type WalDoneCallback = (
   seq: number,
@@ -27,6 +29,8 @@ export type WalDoneCallback = (
   failedSeq: number,
   error: NativeError | null,
   broken: boolean,
+  syncs: number,
+  syncNs: number,
 ) => void;
 
 export interface Wal {

@@ -240,7 +240,8 @@ void callJs(Napi::Env env, Napi::Function cb, Shared* ctx, Done* done) {
   cb.Call({Napi::Number::New(env, static_cast<double>(d->seq)), Napi::Number::New(env, static_cast<double>(d->lastIndex)),
            Napi::Number::New(env, static_cast<double>(d->firstIndex)),
            Napi::Number::New(env, static_cast<double>(d->baseTerm)),
-           Napi::Number::New(env, static_cast<double>(d->failedSeq)), err, Napi::Boolean::New(env, d->broken)});
+           Napi::Number::New(env, static_cast<double>(d->failedSeq)), err, Napi::Boolean::New(env, d->broken),
+           Napi::Number::New(env, static_cast<double>(d->syncs)), Napi::Number::New(env, static_cast<double>(d->syncNs))});
   // Let the process exit once nothing is in flight.
   ctx->pendingOps -= std::min<uint64_t>(ctx->pendingOps, d->ops);
   if (ctx->pendingOps == 0 && ctx->referenced) {

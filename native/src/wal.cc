@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 
@@ -693,8 +694,9 @@ bool Wal::planAppend(Op& op, WalError* err) {
   return true;
 }
 
-bool Wal::flushGroup(WalError* err) {
+bool Wal::flushGroup(WalError* err, Done* done) {
   if (!group_.active) return true;
+  const auto started = std::chrono::steady_clock::now();
   std::vector<int> touched;
   for (const Run& r : runs_) {
     uint64_t off = r.off;
@@ -743,6 +745,8 @@ bool Wal::flushGroup(WalError* err) {
   if (group_.hasHardState && !writeState(epoch_, base_, baseTerm_, group_.hardState, err)) return false;
   group_.active = false;
   group_.newSegs.clear();
+  done->syncs++;
+  done->syncNs += static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started).count());
   return true;
 }
 
@@ -915,7 +919,7 @@ void Wal::process(std::vector<Op>& batch, Done* done) {
     WalError e;
     bool structural = op.kind != Op::Append || (op.count > 0 && op.first <= wLast_);
     if (structural && group_.active) {
-      if (!flushGroup(&e)) {
+      if (!flushGroup(&e, done)) {
         WalError re;
         bool ok = rollbackGroup(&re);
         fail(groupFirstSeq, e, !ok);
@@ -960,7 +964,7 @@ void Wal::process(std::vector<Op>& batch, Done* done) {
   }
   if (!done->failed && group_.active) {
     WalError e;
-    if (!flushGroup(&e)) {
+    if (!flushGroup(&e, done)) {
       WalError re;
       bool ok = rollbackGroup(&re);
       fail(groupFirstSeq, e, !ok);

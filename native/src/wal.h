@@ -91,6 +91,8 @@ struct Done {
   bool failed = false;
   uint64_t failedSeq = 0;  // ops from here on failed
   bool broken = false;     // the log cannot take more writes until reopened
+  uint32_t syncs = 0;      // group commits flushed in the batch (pwritev + fdatasync)
+  uint64_t syncNs = 0;     // time those took, in total
   WalError error;
   std::vector<void*> keepAlive;
 };
@@ -137,7 +139,7 @@ class Wal {
   };
   void beginGroup();
   bool planAppend(Op& op, WalError* err);
-  bool flushGroup(WalError* err);
+  bool flushGroup(WalError* err, Done* done);
   bool rollbackGroup(WalError* err);
   bool truncateFrom(uint64_t index, WalError* err);
   bool compact(uint64_t index, WalError* err);

@@ -32,6 +32,19 @@ export interface FileStorageOptions {
   readonly maxPendingBytes?: number;
   /** Zero-fill the next segment on a background thread. Default true. */
   readonly preallocate?: boolean;
+  /** Told about each batch handed to the writer thread and each group commit (for metrics). */
+  readonly observer?: StorageObserver;
+}
+
+/**
+ * Per-batch observations, for metrics. Called on the JavaScript thread, once per native append
+ * and once per writer batch (never per entry); must not throw.
+ */
+export interface StorageObserver {
+  /** One append of `entries` records (`bytes` on disk, headers included) went to the writer thread. */
+  appended(entries: number, bytes: number): void;
+  /** The writer thread completed `syncs` group commits (write + fdatasync), taking `seconds` in total. */
+  synced(syncs: number, seconds: number): void;
 }
 
 const DEFAULTS = {
@@ -102,6 +115,7 @@ export class FileStorage implements LogStore {
   readonly recovery: RecoveryReport;
   private readonly wal: Wal;
   private readonly opts: typeof DEFAULTS;
+  private readonly observer: StorageObserver | undefined;
 
   private first: number;
   private last: number;
@@ -147,9 +161,10 @@ export class FileStorage implements LogStore {
   private closing: Promise<void> | undefined;
   private brokenError: Error | undefined;
 
-  private constructor(dir: string, opts: typeof DEFAULTS, opened: import('./native.js').WalOpened, snapshots: FileSnapshotStore) {
+  private constructor(dir: string, opts: typeof DEFAULTS, opened: import('./native.js').WalOpened, snapshots: FileSnapshotStore, observer: StorageObserver | undefined) {
     this.dir = dir;
     this.opts = opts;
+    this.observer = observer;
     this.wal = opened.wal;
     this.snapshots = snapshots;
     this.first = opened.firstIndex;
@@ -164,9 +179,10 @@ export class FileStorage implements LogStore {
       this.runTerm.push(opened.runs[i + 1]!);
     }
     this.recovery = { torn: opened.torn };
-    this.wal.start((seq, lastIndex, firstIndex, baseTerm, failedSeq, error, broken) =>
-      this.onDone(seq, lastIndex, firstIndex, baseTerm, failedSeq, error, broken),
-    );
+    this.wal.start((seq, lastIndex, firstIndex, baseTerm, failedSeq, error, broken, syncs, syncNs) => {
+      if (syncs > 0) this.observer?.synced(syncs, syncNs / 1e9);
+      this.onDone(seq, lastIndex, firstIndex, baseTerm, failedSeq, error, broken);
+    });
   }
 
   /**
@@ -178,6 +194,9 @@ export class FileStorage implements LogStore {
     if (typeof dir !== 'string' || dir.length === 0) throw new TypeError('dir must be a non-empty string');
     if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
     const opts = { ...DEFAULTS };
+    const observer = (options as Record<string, unknown>).observer as StorageObserver | undefined;
+    if (observer !== undefined && (typeof observer !== 'object' || observer === null || typeof observer.appended !== 'function' || typeof observer.synced !== 'function'))
+      throw new TypeError('observer must have appended() and synced()');
     for (const key of Object.keys(DEFAULTS) as (keyof typeof DEFAULTS)[]) {
       const value = (options as Record<string, unknown>)[key];
       if (value === undefined) continue;
@@ -213,7 +232,7 @@ export class FileStorage implements LogStore {
       opened.wal.close();
       throw error;
     }
-    return new FileStorage(dir, opts, opened, snapshots);
+    return new FileStorage(dir, opts, opened, snapshots, observer);
   }
 
   initialState(): InitialState {
@@ -367,6 +386,7 @@ export class FileStorage implements LogStore {
     }
     const hs = this.batchHardState;
     const first = this.batchFirst;
+    const bytes = this.batchBytes;
     this.batch = [];
     this.batchFirst = 0;
     this.batchEntries = 0;
@@ -395,6 +415,7 @@ export class FileStorage implements LogStore {
       return;
     }
     this.lastSeq = seq;
+    if (count > 0) this.observer?.appended(count, bytes);
     for (const p of batch) {
       p.seq = seq;
       this.pending.push(p);

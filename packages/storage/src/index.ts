@@ -1,4 +1,4 @@
-export { FileStorage, decodeRecords, RECORD_HEADER_BYTES, type FileStorageOptions, type RecoveryReport } from './file-storage.js';
+export { FileStorage, decodeRecords, RECORD_HEADER_BYTES, type FileStorageOptions, type RecoveryReport, type StorageObserver } from './file-storage.js';
 export { FileSnapshotStore } from './snapshots.js';
 export { StorageIOError, LockedError, CorruptSnapshotError } from './errors.js';
 export { encodeHardState, decodeHardState } from './hard-state.js';

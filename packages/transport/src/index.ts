@@ -1,5 +1,5 @@
 export { WebSocketTransport, DEFAULTS, CloseCode, backoffDelay } from './transport.js';
-export type { WebSocketTransportOptions, TransportStats, TransportLogger, TlsOptions } from './transport.js';
+export type { WebSocketTransportOptions, TransportStats, PeerTrafficStats, TransportLogger, TlsOptions } from './transport.js';
 export { encodeFrame, decodeFrame, FrameEncoder, FrameError, FRAME_IDENTIFIER, MAX_ID_BYTES } from './codec.js';
 export type { DecodedFrame, DecodeExpectations, FrameRejectReason } from './codec.js';
 export { HANDSHAKE_PATH, handshakeHeaders } from './handshake.js';

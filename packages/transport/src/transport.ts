@@ -49,6 +49,21 @@ export interface WebSocketTransportOptions {
   /** Accepted clock skew of handshake timestamps (default 30000 ms). */
   readonly handshakeWindowMs?: number;
   readonly logger?: TransportLogger;
+  /**
+   * Told when the connection to a peer comes up (`connected` true) or goes down (false), for logs
+   * and metrics. Called from the transport's own callbacks; must not throw.
+   */
+  readonly onLinkChange?: (peer: NodeId, connected: boolean) => void;
+}
+
+/** Traffic with one peer since the transport started (`WebSocketTransport.peerStats()`). */
+export interface PeerTrafficStats {
+  framesSent: number;
+  framesReceived: number;
+  bytesSent: number;
+  bytesReceived: number;
+  /** A connection to the peer is open now. */
+  connected: boolean;
 }
 
 export interface TransportStats {
@@ -122,6 +137,10 @@ class Peer {
   pendingBytes = 0;
   heartbeatAt = -1;
   heartbeatResponseAt = -1;
+  framesSent = 0;
+  framesReceived = 0;
+  bytesSent = 0;
+  bytesReceived = 0;
   writableWaiters: { bytes: number; resolve: () => void }[] = [];
 
   constructor(
@@ -281,6 +300,15 @@ export class WebSocketTransport implements Transport {
 
   stats(): TransportStats {
     return { ...this.counters, rejectedFrames: { ...this.counters.rejectedFrames }, refusedHandshakes: { ...this.counters.refusedHandshakes } };
+  }
+
+  /** Frames and bytes exchanged with each configured peer, and whether it is connected now. */
+  peerStats(): Record<NodeId, PeerTrafficStats> {
+    const out: Record<NodeId, PeerTrafficStats> = {};
+    for (const [id, p] of this.peers) {
+      out[id] = { framesSent: p.framesSent, framesReceived: p.framesReceived, bytesSent: p.bytesSent, bytesReceived: p.bytesReceived, connected: p.link !== undefined && !p.link.dead };
+    }
+    return out;
   }
 
   /** Bytes of messages queued for `peer` and not yet handed to its socket (an estimate). */
@@ -502,6 +530,8 @@ export class WebSocketTransport implements Transport {
     this.counters.framesSent++;
     this.counters.bytesSent += bytes.byteLength;
     this.counters.messagesSent += batch.length;
+    peer.framesSent++;
+    peer.bytesSent += bytes.byteLength;
   }
 
   // --- receiving -----------------------------------------------------------------------------
@@ -510,6 +540,11 @@ export class WebSocketTransport implements Transport {
     if (this.closed || link.dead) return;
     this.counters.framesReceived++;
     this.counters.bytesReceived += bytes.byteLength;
+    const from = this.peers.get(peer);
+    if (from) {
+      from.framesReceived++;
+      from.bytesReceived += bytes.byteLength;
+    }
     let messages: Message[];
     try {
       messages = decodeFrame(bytes, { clusterId: this.options.clusterId, to: this.id, from: peer, maxFrameBytes: this.maxFrameBytes }).messages;
@@ -549,6 +584,16 @@ export class WebSocketTransport implements Transport {
     if (peer.graceTimer) clearTimeout(peer.graceTimer);
     peer.graceTimer = undefined;
     if (peer.pending.length > 0) this.markDirty(peer);
+    this.linkChanged(peer.id, true);
+  }
+
+  private linkChanged(peer: NodeId, connected: boolean): void {
+    if (!this.options.onLinkChange) return;
+    try {
+      this.options.onLinkChange(peer, connected);
+    } catch (error) {
+      this.logger.warn(`transport ${this.id}: onLinkChange threw: ${String(error)}`);
+    }
   }
 
   private detach(peer: Peer, link: Link): void {
@@ -558,6 +603,7 @@ export class WebSocketTransport implements Transport {
     this.counters.openConnections--;
     if (!wasCurrent) return;
     peer.link = undefined;
+    this.linkChanged(peer.id, false);
     this.clearPending(peer);
     this.wakeWriters(peer, true);
     if (this.closed || this.peers.get(peer.id) !== peer) return;
