@@ -47,8 +47,12 @@ export interface LogStore {
 /** Writes one snapshot; nothing is visible until `commit` resolves. */
 export interface SnapshotWriter {
   write(chunk: Uint8Array): Promise<void>;
-  /** Verify the checksum of everything written and make it the latest snapshot, durably. */
-  commit(checksum: number): Promise<void>;
+  /**
+   * Make it the latest snapshot, durably. With `checksum` (a snapshot received from a peer), first
+   * verify that the CRC32C of everything written matches, and reject (keeping the previous
+   * snapshot) if not. Without it (a snapshot made locally) the store records its own CRC32C.
+   */
+  commit(checksum?: number): Promise<void>;
   abort(): Promise<void>;
 }
 

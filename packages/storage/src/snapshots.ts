@@ -186,12 +186,12 @@ class Writer implements SnapshotWriter {
     return p;
   }
 
-  async commit(checksum: number): Promise<void> {
+  async commit(checksum?: number): Promise<void> {
     if (this.done) throw new ClosedError('the snapshot writer is finished');
-    if (typeof checksum !== 'number' || !Number.isInteger(checksum) || checksum < 0 || checksum > 0xffffffff)
+    if (checksum !== undefined && (typeof checksum !== 'number' || !Number.isInteger(checksum) || checksum < 0 || checksum > 0xffffffff))
       throw new TypeError('checksum must be a uint32');
     await this.chain;
-    if (checksum !== this.crc) {
+    if (checksum !== undefined && checksum !== this.crc) {
       await this.abort();
       throw new CorruptSnapshotError(this.temp, `checksum ${checksum} does not match the data written (${this.crc})`);
     }

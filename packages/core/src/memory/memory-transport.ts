@@ -9,6 +9,11 @@ import type { Message, NodeId } from '../types.js';
 export class MemoryNetwork {
   private readonly receivers = new Map<NodeId, MessageReceiver>();
   private readonly cut = new Set<string>();
+  /**
+   * Sees every batch before delivery and returns what to deliver instead (tests: drop, corrupt or
+   * reorder messages). Undefined delivers everything unchanged.
+   */
+  tamper: ((from: NodeId, to: NodeId, messages: readonly Message[]) => readonly Message[]) | undefined;
 
   transport(id: NodeId): Transport {
     return new MemoryTransport(this, id);
@@ -42,6 +47,8 @@ export class MemoryNetwork {
   /** @internal */
   deliver(from: NodeId, to: NodeId, messages: readonly Message[]): void {
     if (this.cut.has(`${from}>${to}`)) return;
+    if (this.tamper) messages = this.tamper(from, to, messages);
+    if (messages.length === 0) return;
     setImmediate(() => {
       if (this.cut.has(`${from}>${to}`)) return;
       this.receivers.get(to)?.receive(messages);

@@ -5,8 +5,10 @@ import { Inflights } from './inflights.js';
  * How the leader replicates to one follower:
  * - probe: the follower's position is unknown; one AppendEntries at a time until one is accepted.
  * - replicate: the position is known; entries are pipelined up to the inflight window.
+ * - snapshot: the follower needs entries the log no longer holds; a snapshot is streaming to it and
+ *   nothing else is sent until it acknowledges the snapshot or the stream fails.
  */
-export type ReplicationState = 'probe' | 'replicate';
+export type ReplicationState = 'probe' | 'replicate' | 'snapshot';
 
 export class Progress {
   /** Highest index known to be replicated (durably) on the follower. */
@@ -24,6 +26,8 @@ export class Progress {
   sentCommit = 0;
   /** Send an append even with nothing new, as a probe (the follower answered a heartbeat but lags). */
   probeWanted = false;
+  /** In snapshot state: the index of the snapshot being sent. */
+  pendingSnapshot = 0;
   readonly inflights: Inflights;
 
   constructor(next: number, maxInflightMessages: number, maxInflightBytes: number) {
@@ -33,10 +37,19 @@ export class Progress {
 
   /** Can another AppendEntries with entries go out now? */
   paused(): boolean {
+    if (this.state === 'snapshot') return true;
     return this.state === 'probe' ? this.probeSent : this.inflights.full();
   }
 
+  becomeSnapshot(index: number): void {
+    this.state = 'snapshot';
+    this.pendingSnapshot = index;
+    this.probeSent = false;
+    this.inflights.reset();
+  }
+
   becomeProbe(): void {
+    this.pendingSnapshot = 0;
     this.state = 'probe';
     this.probeSent = false;
     this.next = this.match + 1;
@@ -44,6 +57,7 @@ export class Progress {
   }
 
   becomeReplicate(): void {
+    this.pendingSnapshot = 0;
     this.state = 'replicate';
     this.probeSent = false;
     this.next = this.match + 1;
@@ -79,6 +93,8 @@ export class Progress {
    * Returns false for a stale rejection (one that answers a message we no longer care about).
    */
   maybeDecreaseTo(rejected: number, probeNext: number): boolean {
+    // While a snapshot streams, rejections answer appends sent before it: stale.
+    if (this.state === 'snapshot') return false;
     if (this.state === 'replicate') {
       // A rejection at or below match is stale: that prefix is known to agree.
       if (rejected <= this.match) return false;

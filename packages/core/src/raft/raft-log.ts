@@ -1,6 +1,6 @@
 import { invariant } from '../errors.js';
 import type { LogStore } from '../storage.js';
-import type { Entry } from '../types.js';
+import type { Entry, SnapshotMeta } from '../types.js';
 
 /** The subset of LogStore the protocol reads synchronously. */
 export type LogReader = Pick<LogStore, 'firstIndex' | 'lastIndex' | 'term' | 'entries'>;
@@ -24,29 +24,77 @@ export class RaftLog {
   applying: number;
   /** Highest index the state machine has applied. */
   applied: number;
+  /** The latest snapshot's point: its term is known even when the store no longer holds the entry. */
+  private snapshotIndex: number;
+  private snapshotTerm: number;
+  /**
+   * Set from restore() until the store reports its reset done: the store still shows the log that
+   * the snapshot replaced, so below the unstable suffix the log is empty.
+   */
+  private storeStale = false;
 
   constructor(
     private readonly store: LogReader,
     commit: number,
-    applied: number,
+    snapshot: { index: number; term: number } | undefined,
   ) {
     const last = store.lastIndex();
     this.unstableOffset = last + 1;
     this.persisted = last;
+    this.snapshotIndex = snapshot?.index ?? 0;
+    this.snapshotTerm = snapshot?.term ?? 0;
+    invariant(this.snapshotIndex <= last, () => `the log ends at ${last}, below its snapshot at ${this.snapshotIndex}`);
     // The stored commit is a lower bound written alongside the log; never trust it past the log.
-    this.committed = Math.min(commit, last);
-    this.applied = Math.min(applied, this.committed);
+    this.committed = Math.min(Math.max(commit, this.snapshotIndex), last);
+    this.applied = this.snapshotIndex;
     this.applying = this.applied;
     const first = store.firstIndex();
-    invariant(this.applied >= first - 1, () => `applied ${applied} below the snapshot at ${first - 1}`);
+    invariant(this.applied >= first - 1, () => `the snapshot at ${this.applied} is below the log's start at ${first}`);
   }
 
   firstIndex(): number {
-    return this.store.firstIndex();
+    return this.storeStale ? this.snapshotIndex + 1 : this.store.firstIndex();
   }
 
   lastIndex(): number {
-    return this.unstable.length > 0 ? this.unstableOffset + this.unstable.length - 1 : this.store.lastIndex();
+    if (this.unstable.length > 0) return this.unstableOffset + this.unstable.length - 1;
+    return this.storeStale ? this.snapshotIndex : this.store.lastIndex();
+  }
+
+  /** Index and term of the latest snapshot this log knows of (0/0 if none). */
+  snapshotPoint(): { index: number; term: number } {
+    return { index: this.snapshotIndex, term: this.snapshotTerm };
+  }
+
+  /** A snapshot was taken locally at (index, term); the log itself is unchanged. */
+  snapshotTaken(index: number, term: number): void {
+    if (index <= this.snapshotIndex) return;
+    invariant(index <= this.applied, () => `snapshot at ${index} beyond applied ${this.applied}`);
+    this.snapshotIndex = index;
+    this.snapshotTerm = term;
+  }
+
+  /**
+   * Replaces the whole log with a snapshot received from the leader: everything up to it counts as
+   * committed and applied (the runtime restores the state machine before applying anything more).
+   */
+  restore(meta: SnapshotMeta): void {
+    invariant(meta.index > this.committed, () => `restoring snapshot ${meta.index} at or below commit ${this.committed}`);
+    this.unstable = [];
+    this.unstableOffset = meta.index + 1;
+    this.unstableHandedOut = 0;
+    this.snapshotIndex = meta.index;
+    this.snapshotTerm = meta.term;
+    this.storeStale = true;
+    this.persisted = meta.index;
+    this.committed = meta.index;
+    this.applying = meta.index;
+    this.applied = meta.index;
+  }
+
+  /** The store finished resetting to the snapshot at `index`. */
+  storeReset(index: number): void {
+    if (index === this.snapshotIndex) this.storeStale = false;
   }
 
   lastTerm(): number {
@@ -62,6 +110,8 @@ export class RaftLog {
       return entry?.term;
     }
     if (index === 0) return 0;
+    if (index === this.snapshotIndex) return this.snapshotTerm;
+    if (this.storeStale) return undefined;
     return this.store.term(index);
   }
 

@@ -3,6 +3,7 @@ import type { InitialState } from '../storage.js';
 import {
   EntryType,
   MessageType,
+  type SnapshotMeta,
   type AppendMessage,
   type AppendResponseMessage,
   type ConfigState,
@@ -18,6 +19,7 @@ import {
 import { validateRaftOptions, type RaftOptions } from './options.js';
 import { Progress } from './progress.js';
 import { allMembers, committedIndex, isVoter, quorumActive, voteOutcome } from './quorum.js';
+import { decodeConfig, encodeConfig, firstStep, isJoint, leaveJoint, MembershipError, sameConfig, validateConfig } from './config.js';
 import { RaftLog, type LogReader } from './raft-log.js';
 import { SeededRandom } from './random.js';
 import { ReadTracker, type ReadFailure, type ReadState } from './reads.js';
@@ -48,6 +50,21 @@ export interface Ready {
   readonly committed: readonly Entry[];
   readonly readStates: readonly ReadState[];
   readonly readFailures: readonly ReadFailure[];
+  /**
+   * A snapshot received from the leader replaces the log and the state: reset the store to it
+   * (ordered with the writes), restore the state machine from it before applying anything after
+   * it, then call `snapshotReset()`. Its acknowledgement is in `messagesAfterPersist`.
+   */
+  readonly snapshot: SnapshotMeta | undefined;
+  /** Followers that need the latest snapshot (index given): stream it, then report the outcome. */
+  readonly snapshotRequests: readonly SnapshotRequest[];
+  /** Set when the configuration changed since the last Ready (on append, not on commit). */
+  readonly config: ConfigState | undefined;
+}
+
+export interface SnapshotRequest {
+  readonly to: NodeId;
+  readonly index: number;
 }
 
 export interface RaftStatus {
@@ -61,6 +78,7 @@ export interface RaftStatus {
   readonly lastIndex: number;
   readonly persistedIndex: number;
   readonly config: ConfigState;
+  readonly snapshotIndex: number;
   readonly transferTarget: NodeId;
   readonly progress: ReadonlyArray<{ id: NodeId; match: number; next: number; state: string; inflight: number }>;
 }
@@ -94,6 +112,16 @@ export class Raft {
   private uncommittedBytes = 0;
   private readonly uncommittedBatches: number[] = [];
   private readonly reads: ReadTracker;
+  /**
+   * Configurations in the log, ascending by index: [0] is the base (the snapshot's, or the bootstrap
+   * one at 0), then one per Config entry. The last is in force (effective on append, §4.1).
+   */
+  private configs: { index: number; config: ConfigState }[];
+  /** The index of the latest config change this leader appended; no new change until it commits. */
+  private pendingConfigIndex = 0;
+  private configChanged = false;
+  private snapshotToInstall: SnapshotMeta | undefined;
+  private snapshotRequests: SnapshotRequest[] = [];
 
   private messages: Message[] = [];
   private messagesAfterPersist: Message[] = [];
@@ -104,13 +132,19 @@ export class Raft {
   private lastHard: { term: number; vote: NodeId };
   private lastSoft: SoftState;
 
-  constructor(options: RaftOptions, store: LogReader, initial: InitialState, config: ConfigState) {
+  /**
+   * `initial.snapshot` is the snapshot the state machine starts from (the runtime restored it);
+   * `bootstrap` is the configuration when neither it nor the log holds one.
+   */
+  constructor(options: RaftOptions, store: LogReader, initial: InitialState, bootstrap: ConfigState) {
     this.options = validateRaftOptions(options);
     this.id = options.id;
     this.random = new SeededRandom(options.seed);
-    this.config = config;
-    const snapshotIndex = initial.snapshot?.index ?? 0;
-    this.log = new RaftLog(store, initial.hardState.commit, snapshotIndex);
+    const snapshot = initial.snapshot;
+    this.log = new RaftLog(store, initial.hardState.commit, snapshot);
+    this.configs = [{ index: snapshot?.index ?? 0, config: snapshot?.config ?? bootstrap }];
+    this.scanConfigs(store, (snapshot?.index ?? 0) + 1);
+    this.config = this.configs[this.configs.length - 1]!.config;
     this.term = initial.hardState.term;
     this.vote = initial.hardState.vote;
     this.reads = new ReadTracker(this.id, options.maxPendingReads);
@@ -218,6 +252,93 @@ export class Raft {
     else this.dirtyPeers.add(target);
   }
 
+  /**
+   * Asks to move to voters `voters` and learners `learners`. A change of voters goes through a
+   * joint configuration (both majorities decide) that the leader leaves by itself once it commits;
+   * a change of learners only is one step. Returns the index of the entry, or undefined if the
+   * configuration already is the target. Throws NotLeaderError, TransferInProgressError, or
+   * MembershipError (a change is in flight; the target is invalid).
+   */
+  changeConfig(voters: readonly NodeId[], learners: readonly NodeId[]): { index: number; term: number } | undefined {
+    if (this.role !== 'leader') throw new NotLeaderError(this.leader || undefined);
+    if (this.transferTarget !== '') throw new TransferInProgressError(this.transferTarget);
+    if (this.configChangePending()) {
+      throw new MembershipError('CONFIG_CHANGE_IN_PROGRESS', 'a membership change is in progress; retry when it has committed');
+    }
+    const next = firstStep(this.config, voters, learners);
+    if (sameConfig(next, this.config)) return undefined;
+    return this.appendConfig(next);
+  }
+
+  /** True while a configuration change this leader appended (or the joint phase) is not done. */
+  configChangePending(): boolean {
+    return this.pendingConfigIndex > this.log.committed || isJoint(this.config) || this.lastConfigIndex() > this.log.committed;
+  }
+
+  /** The configuration in force at `index` (at or above the oldest one this node remembers). */
+  configAt(index: number): ConfigState {
+    let found = this.configs[0]!;
+    for (const entry of this.configs) {
+      if (entry.index > index) break;
+      found = entry;
+    }
+    invariant(found.index <= index || index < this.configs[0]!.index, 'config history out of order');
+    return found.config;
+  }
+
+  /**
+   * The runtime made a durable snapshot at `index` (≤ applied). The log may now be compacted up
+   * to it; followers that need entries below the compaction point get this snapshot.
+   */
+  snapshotTaken(index: number, term: number): void {
+    // An older snapshot than the log's (one restored from the leader meanwhile) changes nothing.
+    if (index <= this.log.snapshotPoint().index) return;
+    invariant(this.log.term(index) === term || this.log.snapshotPoint().index >= index, () => `snapshot at ${index}/${term} does not match the log`);
+    this.log.snapshotTaken(index, term);
+    // Config entries at or below the snapshot are summed up by the snapshot's configuration.
+    const config = this.configAt(index);
+    this.configs = [{ index, config }, ...this.configs.filter((c) => c.index > index)];
+  }
+
+  /**
+   * A snapshot from the leader is durable in the snapshot store. If it is ahead of this log, the
+   * log and state are replaced by it (see Ready.snapshot); either way the leader learns how far
+   * this node now is.
+   */
+  installSnapshot(leader: NodeId, meta: SnapshotMeta): void {
+    if (this.role === 'leader') return;
+    validateConfig(meta.config);
+    if (meta.index <= this.log.committed) {
+      this.messagesAfterPersist.push(this.appendAccept(leader, this.log.committed));
+      return;
+    }
+    if (this.log.matchTerm(meta.index, meta.term)) {
+      // We hold that entry: the snapshot only tells us it is committed.
+      this.log.commitTo(meta.index);
+      this.messagesAfterPersist.push(this.appendAccept(leader, meta.index));
+      return;
+    }
+    this.log.restore(meta);
+    this.configs = [{ index: meta.index, config: meta.config }];
+    this.setConfig(meta.config);
+    this.snapshotToInstall = meta;
+    this.messagesAfterPersist.push(this.appendAccept(leader, meta.index));
+  }
+
+  /** The store finished resetting to the snapshot at `index` (after Ready.snapshot). */
+  snapshotReset(index: number): void {
+    this.log.storeReset(index);
+  }
+
+  /** Streaming a snapshot to `peer` failed or was abandoned: probe it again (a new snapshot if needed). */
+  snapshotFailed(peer: NodeId): void {
+    if (this.role !== 'leader') return;
+    const pr = this.progress.get(peer);
+    if (!pr || pr.state !== 'snapshot') return;
+    pr.becomeProbe();
+    this.dirtyPeers.add(peer);
+  }
+
   /** Starts an election now (as an election timeout would). */
   campaign(): void {
     if (this.role !== 'leader') this.startElection(false);
@@ -247,6 +368,9 @@ export class Raft {
       this.broadcastPending ||
       this.dirtyPeers.size > 0 ||
       this.reads.hasOutput() ||
+      this.configChanged ||
+      this.snapshotToInstall !== undefined ||
+      this.snapshotRequests.length > 0 ||
       this.log.applying < this.log.committed ||
       this.log.hasUnpersisted() ||
       this.term !== this.lastHard.term ||
@@ -280,7 +404,16 @@ export class Raft {
     this.messages = [];
     this.messagesAfterPersist = [];
     const { states, failures } = this.reads.take();
+    const snapshot = this.snapshotToInstall;
+    this.snapshotToInstall = undefined;
+    const snapshotRequests = this.snapshotRequests;
+    if (snapshotRequests.length > 0) this.snapshotRequests = [];
+    const config = this.configChanged ? this.config : undefined;
+    this.configChanged = false;
     return {
+      snapshot,
+      snapshotRequests,
+      config,
       softState,
       hardState,
       entries,
@@ -311,6 +444,7 @@ export class Raft {
       lastIndex: this.log.lastIndex(),
       persistedIndex: this.log.persisted,
       config: this.config,
+      snapshotIndex: this.log.snapshotPoint().index,
       transferTarget: this.transferTarget,
       progress,
     };
@@ -401,15 +535,115 @@ export class Raft {
     this.role = 'leader';
     this.leader = this.id;
     const next = this.log.lastIndex() + 1;
-    for (const id of allMembers(this.config)) {
-      if (id === this.id) continue;
+    this.syncProgress();
+    // An entry of the new term lets the leader commit everything before it (Figure 8). No config
+    // change until it commits: a change proposed earlier may still be uncommitted in our log.
+    this.appendAsLeader([{ index: next, term: this.term, type: EntryType.Noop, data: new Uint8Array(0) }], 0);
+    this.pendingConfigIndex = next;
+  }
+
+  /** The leader tracks every member of the configuration in force, and nobody else. */
+  private syncProgress(): void {
+    const members = allMembers(this.config);
+    const next = this.log.lastIndex() + 1;
+    for (const id of members) {
+      if (id === this.id || this.progress.has(id)) continue;
       const pr = new Progress(next, this.options.maxInflightMessages, this.options.maxInflightBytes);
       pr.recentActive = true;
       pr.lastResponseTick = this.ticks;
       this.progress.set(id, pr);
+      this.dirtyPeers.add(id);
     }
-    // An entry of the new term lets the leader commit everything before it (Figure 8).
-    this.appendAsLeader([{ index: next, term: this.term, type: EntryType.Noop, data: new Uint8Array(0) }], 0);
+    if (this.progress.size + 1 > members.length) {
+      const keep = new Set(members);
+      for (const id of this.progress.keys()) {
+        if (!keep.has(id)) {
+          this.progress.delete(id);
+          this.dirtyPeers.delete(id);
+        }
+      }
+    }
+  }
+
+  private setConfig(config: ConfigState): void {
+    if (config === this.config) return;
+    this.config = config;
+    this.configChanged = true;
+    if (this.role === 'leader') {
+      this.syncProgress();
+      if (this.transferTarget !== '' && !isVoter(config, this.transferTarget)) this.transferTarget = '';
+    }
+  }
+
+  private lastConfigIndex(): number {
+    return this.configs[this.configs.length - 1]!.index;
+  }
+
+  /** Reads the Config entries the log holds from `from` on (at start: the log is the truth). */
+  private scanConfigs(store: LogReader, from: number): void {
+    const last = store.lastIndex();
+    let lo = Math.max(from, store.firstIndex());
+    while (lo <= last) {
+      const batch = store.entries(lo, last + 1, 4 * 1024 * 1024);
+      for (const entry of batch) {
+        if (entry.type === EntryType.Config) this.configs.push({ index: entry.index, config: decodeConfig(entry.data) });
+      }
+      lo += batch.length;
+    }
+  }
+
+  /**
+   * Entries from `first` on were appended (replacing any suffix from there): drop the configs of
+   * replaced entries, take those of new Config entries, and put the latest in force.
+   */
+  private trackConfigs(entries: readonly Entry[]): void {
+    const first = entries[0]!.index;
+    let changed = false;
+    while (this.configs.length > 1 && this.configs[this.configs.length - 1]!.index >= first) {
+      this.configs.pop();
+      changed = true;
+    }
+    for (const entry of entries) {
+      if (entry.type !== EntryType.Config) continue;
+      this.configs.push({ index: entry.index, config: decodeConfig(entry.data) });
+      changed = true;
+    }
+    if (changed) this.setConfig(this.configs[this.configs.length - 1]!.config);
+  }
+
+  private appendConfig(config: ConfigState): { index: number; term: number } {
+    const index = this.log.lastIndex() + 1;
+    this.appendAsLeader([{ index, term: this.term, type: EntryType.Config, data: encodeConfig(config) }], 0);
+    this.pendingConfigIndex = index;
+    return { index, term: this.term };
+  }
+
+  /**
+   * After a commit: a committed joint configuration is left at once, and a leader that the
+   * committed configuration no longer counts as a voter hands over and steps down.
+   */
+  private afterCommit(): void {
+    if (this.role !== 'leader' || this.lastConfigIndex() > this.log.committed || this.pendingConfigIndex > this.log.committed) return;
+    if (isJoint(this.config)) {
+      this.appendConfig(leaveJoint(this.config));
+      return;
+    }
+    if (!isVoter(this.config, this.id)) this.stepDownRemoved();
+  }
+
+  /** This leader is no longer a voter: let the most up-to-date voter take over at once. */
+  private stepDownRemoved(): void {
+    let best: NodeId = '';
+    let bestMatch = -1;
+    for (const id of this.config.voters) {
+      const match = this.progress.get(id)?.match ?? -1;
+      if (match > bestMatch) {
+        best = id;
+        bestMatch = match;
+      }
+    }
+    if (best !== '' && bestMatch === this.log.lastIndex()) this.sendTimeoutNow(best);
+    this.becomeFollower(this.term, '');
   }
 
   private promotable(): boolean {
@@ -563,6 +797,11 @@ export class Raft {
       case MessageType.TimeoutNow:
         this.startElection(true);
         break;
+      case MessageType.Snapshot:
+        // The runtime streams the chunks; to the protocol a chunk is word from the leader.
+        this.electionElapsed = 0;
+        this.leader = m.from;
+        break;
       default:
         break;
     }
@@ -641,7 +880,9 @@ export class Raft {
     }
     if (start < entries.length) {
       invariant(entries[start]!.index > log.committed, () => `leader ${m.from} conflicts with committed entry ${entries[start]!.index}`);
-      log.append(start === 0 ? entries : entries.slice(start));
+      const appended = start === 0 ? entries : entries.slice(start);
+      log.append(appended);
+      this.trackConfigs(appended);
     }
     log.commitTo(Math.min(m.commit, lastNew));
     this.messagesAfterPersist.push(this.appendAccept(m.from, lastNew));
@@ -667,7 +908,9 @@ export class Raft {
     if (m.index > this.log.lastIndex()) return; // not an answer to anything we sent
     if (pr.maybeUpdate(m.index)) {
       if (pr.state === 'probe') pr.becomeReplicate();
-      else pr.inflights.freeLE(m.index);
+      else if (pr.state === 'snapshot') {
+        if (pr.match + 1 >= this.log.firstIndex()) pr.becomeReplicate();
+      } else pr.inflights.freeLE(m.index);
       this.maybeCommit();
       this.dirtyPeers.add(m.from);
     } else if (pr.state === 'replicate') {
@@ -720,6 +963,7 @@ export class Raft {
     const first = entries[0]!;
     invariant(first.index === this.log.lastIndex() + 1, 'a leader never overwrites its log');
     this.log.append(entries);
+    if (first.type === EntryType.Config) this.trackConfigs(entries);
     if (bytes > 0) {
       this.uncommittedBytes += bytes;
       this.uncommittedBatches.push(entries[entries.length - 1]!.index, bytes);
@@ -741,6 +985,7 @@ export class Raft {
     }
     this.broadcastPending = true;
     this.reads.onCommit(this);
+    this.afterCommit();
   }
 
   /** Sends what each follower can take now: new entries within its window, or a new commit index. */
@@ -772,7 +1017,14 @@ export class Raft {
   private sendAppend(to: NodeId, pr: Progress, last: number): void {
     const prevIndex = pr.next - 1;
     const prevTerm = this.log.term(prevIndex);
-    invariant(prevTerm !== undefined, () => `no term for index ${prevIndex} (log compacted below a follower)`);
+    if (prevTerm === undefined || pr.next < this.log.firstIndex()) {
+      // The follower needs entries this log no longer holds.
+      const snapshot = this.log.snapshotPoint().index;
+      invariant(snapshot >= this.log.firstIndex() - 1, () => `log compacted to ${this.log.firstIndex()} beyond the snapshot at ${snapshot}`);
+      pr.becomeSnapshot(snapshot);
+      this.snapshotRequests.push({ to, index: snapshot });
+      return;
+    }
     const entries = pr.next <= last ? this.log.slice(pr.next, last + 1, this.options.maxAppendBytes) : [];
     let bytes = 0;
     for (const entry of entries) bytes += entry.data.byteLength;

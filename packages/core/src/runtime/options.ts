@@ -42,6 +42,26 @@ export interface RaftNodeTuning {
   maxPendingProposals: number;
   /** Largest single command in bytes. */
   maxCommandBytes: number;
+  /**
+   * Take a snapshot after this many entries were applied since the last one (0: never by count).
+   * Snapshots need a `snapshotStore` and a state machine with snapshot() and restore().
+   */
+  snapshotEntries: number;
+  /** ...or after this many bytes of commands were applied since the last one (0: never by size). */
+  snapshotBytes: number;
+  /**
+   * Entries kept below a snapshot when the log is compacted, so that a follower slightly behind
+   * catches up from the log instead of receiving a whole snapshot.
+   */
+  snapshotKeepEntries: number;
+  /** Bytes per InstallSnapshot chunk. */
+  snapshotChunkBytes: number;
+  /** Chunks in flight per snapshot stream (flow control). */
+  snapshotWindowChunks: number;
+  /** A snapshot stream with no acknowledgement for this long resends; after a few times it is abandoned. */
+  snapshotTimeoutMs: number;
+  /** A learner added with `promote: true` becomes a voter once it is within this many entries of the leader. */
+  learnerPromotionLag: number;
 }
 
 export const DEFAULT_TUNING: RaftNodeTuning = {
@@ -62,7 +82,17 @@ export const DEFAULT_TUNING: RaftNodeTuning = {
   maxPendingReads: DEFAULT_RAFT_OPTIONS.maxPendingReads,
   maxPendingProposals: 1_000_000,
   maxCommandBytes: 8 * 1024 * 1024,
+  snapshotEntries: 100_000,
+  snapshotBytes: 256 * 1024 * 1024,
+  snapshotKeepEntries: 10_000,
+  snapshotChunkBytes: 1024 * 1024,
+  snapshotWindowChunks: 8,
+  snapshotTimeoutMs: 5000,
+  learnerPromotionLag: 1000,
 };
+
+/** Fields where 0 is allowed (it switches the feature off or means none). */
+const NON_NEGATIVE = new Set<string>(['maxInflightBytes', 'leaseDriftTicks', 'snapshotEntries', 'snapshotBytes', 'snapshotKeepEntries', 'learnerPromotionLag']);
 
 function check(field: string, value: unknown, kind: 'positive' | 'non-negative' | 'boolean'): void {
   if (kind === 'boolean') {
@@ -84,7 +114,7 @@ export function resolveTuning(id: NodeId, seed: number, partial: Partial<RaftNod
     if (!(key in DEFAULT_TUNING)) throw new ConfigError(key, 'is not a known option');
   }
   for (const [key, value] of Object.entries(tuning)) {
-    const kind = typeof DEFAULT_TUNING[key as keyof RaftNodeTuning] === 'boolean' ? 'boolean' : key === 'maxInflightBytes' || key === 'leaseDriftTicks' ? 'non-negative' : 'positive';
+    const kind = typeof DEFAULT_TUNING[key as keyof RaftNodeTuning] === 'boolean' ? 'boolean' : NON_NEGATIVE.has(key) ? 'non-negative' : 'positive';
     check(key, value, kind);
   }
   const electionTicks = Math.floor(tuning.electionTimeoutMs / tuning.heartbeatIntervalMs);

@@ -9,17 +9,22 @@ import {
   TransferInProgressError,
 } from '../errors.js';
 import { Raft, type RaftStatus, type Ready, type Role, type SoftState } from '../raft/raft.js';
+import type { RaftOptions } from '../raft/options.js';
+import { EMPTY_CONFIG, isJoint, MembershipError } from '../raft/config.js';
+import { isVoter } from '../raft/quorum.js';
 import type { ReadFailure } from '../raft/reads.js';
 import type { Command, StateMachine } from '../state-machine.js';
-import type { LogStore } from '../storage.js';
+import type { LogStore, SnapshotStore } from '../storage.js';
 import type { MessageReceiver, Transport } from '../transport.js';
 import {
   EntryType,
   MessageType,
   ProposeError,
+  type ConfigState,
   type Entry,
   type Message,
   type NodeId,
+  type SnapshotMeta,
   type ProposeMessage,
   type ProposeResponseMessage,
 } from '../types.js';
@@ -27,11 +32,25 @@ import { DeadlineWheel } from './deadlines.js';
 import { TypedEmitter } from './events.js';
 import { resolveTuning, type RaftNodeTuning } from './options.js';
 import { realScheduler, type Scheduler } from './scheduler.js';
+import { SnapshotReceiver, SnapshotSender, snapshotChunks, type SnapshotProgress, type TransferLimits } from './snapshot-transfer.js';
 
 export interface RaftNodeOptions<Result> extends Partial<RaftNodeTuning> {
   readonly id: NodeId;
-  /** The voters of the cluster, by id (a record maps ids to addresses; only the ids matter here). */
-  readonly members: readonly NodeId[] | Readonly<Record<NodeId, string>>;
+  /**
+   * The voters of a new cluster, by id (a record maps ids to addresses; only the ids matter here).
+   * Used only while neither the log nor a snapshot holds a configuration; ignored with `join`.
+   */
+  readonly members?: readonly NodeId[] | Readonly<Record<NodeId, string>>;
+  /**
+   * Start as a node joining an existing cluster: with no configuration of its own, it neither
+   * campaigns nor votes until the leader adds it (as a learner) and replicates the configuration.
+   */
+  readonly join?: boolean;
+  /**
+   * Where snapshots are kept. Without one the node never snapshots or compacts its log. Pair
+   * durable storage with a durable store (FileSnapshotStore), MemoryStorage with MemorySnapshotStore.
+   */
+  readonly snapshotStore?: SnapshotStore;
   readonly stateMachine: StateMachine<Result>;
   /** The node owns it from here on and closes it on close(). */
   readonly storage: LogStore;
@@ -107,11 +126,28 @@ export interface RaftNodeEvents {
   applied: [index: number];
   /** The node hit an error it cannot continue from (storage failure, state machine error) and stopped. */
   error: [Error];
+  /** The configuration in force changed (on append of a Config entry, not on its commit). */
+  membershipChange: [ConfigState];
+  /** A snapshot was taken here and the log compacted below it. */
+  snapshot: [SnapshotMeta];
+  /** The state was replaced by a snapshot from the leader. */
+  snapshotRestored: [SnapshotMeta];
+  /** Progress of a snapshot stream, on the sending or the receiving side. */
+  snapshotTransfer: [SnapshotProgress];
+  /** Something went wrong that the node recovers from by itself (a rejected snapshot, say). */
+  warning: [Error];
+}
+
+export interface MembershipOptions {
+  /** Fail with TimeoutError (outcome unknown) if the change has not committed by then (default: proposalTimeoutMs). */
+  readonly timeoutMs?: number;
 }
 
 export interface NodeStatus extends RaftStatus {
   readonly closed: boolean;
 }
+
+type ApplyItem = readonly Entry[] | { readonly restore: SnapshotMeta };
 
 interface PendingProposal<Result> {
   readonly term: number;
@@ -137,7 +173,12 @@ interface PendingRead {
  */
 export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
   readonly id: NodeId;
-  private readonly raft: Raft;
+  private raft!: Raft;
+  private readonly raftOptions: RaftOptions;
+  private readonly bootstrap: ConfigState;
+  private readonly snapshotStore: SnapshotStore | undefined;
+  private sender!: SnapshotSender;
+  private receiver!: SnapshotReceiver;
   private readonly tuning: RaftNodeTuning;
   private readonly storage: LogStore;
   private readonly transport: Transport;
@@ -172,7 +213,15 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
   private readonly forwardDeadlines: DeadlineWheel;
   private nextForwardId = 1;
 
-  private readonly applyQueue: (readonly Entry[])[] = [];
+  private readonly applyQueue: ApplyItem[] = [];
+  private lastSnapshotIndex = 0;
+  private bytesSinceSnapshot = 0;
+  private snapshotting: Promise<SnapshotMeta> | undefined;
+  private snapshotWanted: { resolve: (meta: SnapshotMeta) => void; reject: (error: Error) => void }[] = [];
+  /** Membership changes waiting to commit (resolved when no change is pending any more). */
+  private membershipWaiters: { index: number; term: number; resolve: () => void; reject: (error: Error) => void; cancel: () => void }[] = [];
+  /** Learners to promote once they catch up (this leader's intent; not replicated). */
+  private readonly autoPromote = new Set<NodeId>();
   private applyBusy = false;
   private applied = 0;
   private activeProposal: { first: number; pending: PendingProposal<Result> } | undefined;
@@ -180,17 +229,84 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
   /** Opens the node: reads the storage, starts the transport and the timers. */
   static async start<Result>(options: RaftNodeOptions<Result>): Promise<RaftNode<Result>> {
     const node = new RaftNode(options);
-    await node.transport.start(node.receiver);
+    await node.recover();
+    await node.transport.start(node.messageReceiver);
     node.startTicker();
     return node;
+  }
+
+  /**
+   * Restores the state machine from the latest snapshot and makes the log continue from it, then
+   * builds the protocol core over what storage holds.
+   */
+  private async recover(): Promise<void> {
+    const initial = this.storage.initialState();
+    const snapshot = this.snapshotStore?.latest();
+    if (!snapshot && initial.snapshot && initial.snapshot.index > 0) {
+      throw new FlotillaError(
+        'NO_SNAPSHOT',
+        `the log starts after a snapshot at index ${initial.snapshot.index} but no snapshot store holds it: pass the snapshotStore this node used`,
+      );
+    }
+    if (snapshot) {
+      if (!this.stateMachine.restore) throw new ConfigError('stateMachine', `has no restore() but the snapshot store holds a snapshot at ${snapshot.index}`);
+      // A crash between installing a received snapshot and resetting the log leaves a log that
+      // does not continue from it: the snapshot wins (it is committed state).
+      if (this.storage.term(snapshot.index) !== snapshot.term) await this.storage.reset(snapshot);
+      const reader = await this.snapshotStore!.open();
+      if (!reader || reader.meta.index !== snapshot.index) throw new FlotillaError('NO_SNAPSHOT', `the snapshot at ${snapshot.index} could not be opened`);
+      await this.stateMachine.restore(snapshotChunks(reader, this.tuning.snapshotChunkBytes));
+      this.lastSnapshotIndex = snapshot.index;
+    }
+    this.raft = new Raft(this.raftOptions, this.storage, { hardState: initial.hardState, snapshot }, this.bootstrap);
+    this.applied = this.raft.log.applied;
+    const limits: TransferLimits = {
+      chunkBytes: this.tuning.snapshotChunkBytes,
+      windowChunks: this.tuning.snapshotWindowChunks,
+      timeoutMs: this.tuning.snapshotTimeoutMs,
+      maxRetries: 3,
+    };
+    const host = {
+      id: this.id,
+      term: () => this.raft.term,
+      send: (message: Message) => {
+        this.queueMessages([message]);
+        this.schedule();
+      },
+      now: () => this.scheduler.now(),
+      progress: (event: SnapshotProgress) => this.emit('snapshotTransfer', event),
+    };
+    this.sender = new SnapshotSender(this.snapshotStore, host, limits, (peer) => {
+      if (this.closed) return;
+      this.raft.snapshotFailed(peer);
+      this.schedule();
+    });
+    this.receiver = new SnapshotReceiver(
+      this.snapshotStore,
+      host,
+      limits,
+      (leader, meta) => {
+        if (this.closed) return;
+        try {
+          this.raft.installSnapshot(leader, meta);
+        } catch (error) {
+          this.fail(error as Error);
+          return;
+        }
+        this.schedule();
+      },
+      (error) => this.emit('warning', error),
+    );
   }
 
   private constructor(options: RaftNodeOptions<Result>) {
     super();
     if (typeof options.id !== 'string' || options.id === '') throw new ConfigError('id', 'must be a non-empty string');
     const members = Array.isArray(options.members) ? [...options.members] : Object.keys(options.members ?? {});
-    if (members.length === 0) throw new ConfigError('members', 'must name at least one voter');
+    if (members.length === 0 && !options.join) throw new ConfigError('members', 'must name at least one voter (or set join to join an existing cluster)');
     if (new Set(members).size !== members.length) throw new ConfigError('members', 'names a member twice');
+    this.bootstrap = options.join ? EMPTY_CONFIG : { voters: members, learners: [], outgoingVoters: [] };
+    this.snapshotStore = options.snapshotStore;
     if (!options.stateMachine || typeof options.stateMachine.apply !== 'function') {
       throw new ConfigError('stateMachine', 'must have an apply(commands) method');
     }
@@ -198,7 +314,7 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
     if (!options.transport) throw new ConfigError('transport', 'is required');
     const tuningInput: Partial<RaftNodeTuning> = {};
     for (const key of Object.keys(options) as (keyof RaftNodeOptions<Result>)[]) {
-      if (['id', 'members', 'stateMachine', 'storage', 'transport', 'seed', 'scheduler', 'forwardProposals', 'resultCodec'].includes(key)) continue;
+      if (['id', 'members', 'join', 'snapshotStore', 'stateMachine', 'storage', 'transport', 'seed', 'scheduler', 'forwardProposals', 'resultCodec'].includes(key)) continue;
       if (options[key] === undefined) continue; // an explicit undefined means "the default
       (tuningInput as Record<string, unknown>)[key] = options[key];
     }
@@ -210,10 +326,7 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
     this.storage = options.storage;
     this.transport = options.transport;
     this.stateMachine = options.stateMachine;
-    const initial = this.storage.initialState();
-    const config = initial.snapshot?.config ?? { voters: members, learners: [], outgoingVoters: [] };
-    this.raft = new Raft(raft, this.storage, initial, config);
-    this.applied = this.raft.log.applied;
+    this.raftOptions = raft;
     this.proposalDeadlines = new DeadlineWheel(tuning.heartbeatIntervalMs);
     this.forwardDeadlines = new DeadlineWheel(tuning.heartbeatIntervalMs);
     this.forwardProposals = options.forwardProposals ?? false;
@@ -385,6 +498,206 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
     });
   }
 
+  // ------------------------------------------------------------------ membership
+
+  /** The configuration in force: voters, learners, and the outgoing voters while a change is joint. */
+  members(): ConfigState {
+    return this.raft.config;
+  }
+
+  /**
+   * Replaces the voters (and learners) in one request, by joint consensus: resolves once the new
+   * configuration has committed. Throws NotLeaderError on a follower, MembershipError while
+   * another change is in flight or for an invalid target, TimeoutError (outcome unknown).
+   */
+  changeMembership(target: { voters: readonly NodeId[]; learners?: readonly NodeId[] }, options?: MembershipOptions): Promise<void> {
+    const voters = [...(target?.voters ?? [])];
+    const learners = [...(target?.learners ?? this.raft.config.learners.filter((id) => !voters.includes(id)))];
+    return this.submitConfig(voters, learners, options);
+  }
+
+  /**
+   * Adds a learner: it receives the log (and snapshots) but neither votes nor counts for commit.
+   * With `promote`, this leader makes it a voter once it is within learnerPromotionLag entries.
+   */
+  async addLearner(id: NodeId, options?: MembershipOptions & { promote?: boolean }): Promise<void> {
+    checkNodeId(id);
+    const config = this.raft.config;
+    if (isVoter(config, id)) throw new MembershipError('BAD_MEMBERSHIP', `${id} is already a voter`);
+    if (!config.learners.includes(id)) await this.submitConfig(config.voters, [...config.learners, id], options);
+    if (options?.promote) this.autoPromote.add(id);
+  }
+
+  /** Makes learner `id` a voter. */
+  promote(id: NodeId, options?: MembershipOptions): Promise<void> {
+    checkNodeId(id);
+    const config = this.raft.config;
+    if (config.voters.includes(id)) return Promise.resolve();
+    if (!config.learners.includes(id)) return Promise.reject(new MembershipError('BAD_MEMBERSHIP', `${id} is not a learner: add it with addLearner first`));
+    this.autoPromote.delete(id);
+    return this.submitConfig([...config.voters, id], config.learners.filter((l) => l !== id), options);
+  }
+
+  /**
+   * Removes a voter or learner. Removing the leader itself is allowed: it keeps leading until the
+   * new configuration commits, then hands over and steps down.
+   */
+  removeMember(id: NodeId, options?: MembershipOptions): Promise<void> {
+    checkNodeId(id);
+    const config = this.raft.config;
+    this.autoPromote.delete(id);
+    if (!config.voters.includes(id) && !config.learners.includes(id)) return Promise.resolve();
+    return this.submitConfig(config.voters.filter((v) => v !== id), config.learners.filter((l) => l !== id), options);
+  }
+
+  private submitConfig(voters: readonly NodeId[], learners: readonly NodeId[], options: MembershipOptions | undefined): Promise<void> {
+    if (this.closed) return Promise.reject(this.failure ?? new ClosedError());
+    const timeoutMs = options?.timeoutMs ?? this.tuning.proposalTimeoutMs;
+    if (!(typeof timeoutMs === 'number' && timeoutMs > 0)) return Promise.reject(new RangeError(`timeoutMs must be a positive number, got ${String(timeoutMs)}`));
+    let appended: { index: number; term: number } | undefined;
+    try {
+      appended = this.raft.changeConfig(voters, learners);
+    } catch (error) {
+      if (error instanceof NotLeaderError) return Promise.reject(this.notLeader());
+      return Promise.reject(error as Error);
+    }
+    if (!appended) return Promise.resolve();
+    this.schedule();
+    const { index, term } = appended;
+    return new Promise((resolve, reject) => {
+      const cancel = this.scheduler.after(timeoutMs, () => {
+        this.membershipWaiters = this.membershipWaiters.filter((w) => w !== waiter);
+        reject(new TimeoutError(`the membership change at index ${index} did not complete in time; it may still commit`, true));
+      });
+      const waiter = { index, term, resolve, reject, cancel };
+      this.membershipWaiters.push(waiter);
+    });
+  }
+
+  /** Resolves membership changes whose entry (and, if joint, the leave entry) has committed. */
+  private settleMembership(): void {
+    if (this.membershipWaiters.length === 0) return;
+    const status = this.raft.status();
+    const done = !isJoint(status.config) && !this.raft.configChangePending();
+    const keep: typeof this.membershipWaiters = [];
+    for (const waiter of this.membershipWaiters) {
+      const held = this.raft.log.term(waiter.index);
+      if (status.commitIndex >= waiter.index && held !== undefined && held !== waiter.term) {
+        waiter.cancel();
+        waiter.reject(new LeadershipLostError(`the membership change at index ${waiter.index} was replaced by another leader's entry; it did not happen`));
+      } else if (done && status.commitIndex >= waiter.index) {
+        waiter.cancel();
+        waiter.resolve();
+      } else keep.push(waiter);
+    }
+    this.membershipWaiters = keep;
+  }
+
+  /** The leader promotes learners that asked for it once they are close enough. */
+  private promoteCaughtUpLearners(): void {
+    if (this.autoPromote.size === 0 || this.raft.role !== 'leader' || this.raft.configChangePending()) return;
+    const status = this.raft.status();
+    for (const id of this.autoPromote) {
+      if (!status.config.learners.includes(id)) {
+        if (!isVoter(status.config, id)) this.autoPromote.delete(id);
+        continue;
+      }
+      const pr = status.progress.find((p) => p.id === id);
+      if (!pr || status.lastIndex - pr.match > this.tuning.learnerPromotionLag) continue;
+      this.promote(id).catch((error: unknown) => this.emit('warning', error as Error));
+      return; // one change at a time
+    }
+  }
+
+  // ------------------------------------------------------------------ snapshots
+
+  /**
+   * Takes a snapshot of the state as of the last applied command now (not waiting for the
+   * policy), then compacts the log below it. Resolves with its metadata.
+   */
+  snapshot(): Promise<SnapshotMeta> {
+    if (this.closed) return Promise.reject(this.failure ?? new ClosedError());
+    if (!this.snapshotStore) return Promise.reject(new ConfigError('snapshotStore', 'is required for snapshots'));
+    if (!this.stateMachine.snapshot || !this.stateMachine.restore) {
+      return Promise.reject(new ConfigError('stateMachine', 'must implement snapshot() and restore() for snapshots'));
+    }
+    return new Promise((resolve, reject) => {
+      this.snapshotWanted.push({ resolve, reject });
+      if (!this.applyBusy) this.maybeSnapshot();
+    });
+  }
+
+  /** At a point where the state machine holds exactly `applied`: start a snapshot if one is due. */
+  private maybeSnapshot(): void {
+    if (this.snapshotting || this.closed || !this.snapshotStore || !this.stateMachine.snapshot || !this.stateMachine.restore) return;
+    const wanted = this.snapshotWanted.length > 0;
+    const t = this.tuning;
+    const due =
+      (t.snapshotEntries > 0 && this.applied - this.lastSnapshotIndex >= t.snapshotEntries) ||
+      (t.snapshotBytes > 0 && this.bytesSinceSnapshot >= t.snapshotBytes);
+    if (!wanted && !due) return;
+    const waiting = this.snapshotWanted;
+    this.snapshotWanted = [];
+    const index = this.applied;
+    const latest = this.snapshotStore.latest();
+    if (index <= this.lastSnapshotIndex && latest) {
+      for (const w of waiting) w.resolve(latest);
+      return;
+    }
+    const meta: SnapshotMeta = { index, term: this.raft.log.term(index) ?? 0, config: this.raft.configAt(index) };
+    let source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+    try {
+      // Called here, between applies, so it captures the state at `index` exactly.
+      source = this.stateMachine.snapshot();
+    } catch (error) {
+      for (const w of waiting) w.reject(error as Error);
+      this.emit('warning', new FlotillaError('SNAPSHOT', `state machine snapshot() failed: ${(error as Error)?.message}`, { cause: error }));
+      return;
+    }
+    this.bytesSinceSnapshot = 0;
+    const store = this.snapshotStore;
+    const running = (async (): Promise<SnapshotMeta> => {
+      const writer = await store.create(meta);
+      try {
+        for await (const chunk of source) {
+          if (this.closed) throw new ClosedError('the node closed during a snapshot');
+          await writer.write(chunk);
+        }
+        await writer.commit();
+      } catch (error) {
+        await writer.abort().catch(() => undefined);
+        throw error;
+      }
+      if (this.closed) return meta;
+      this.raft.snapshotTaken(meta.index, meta.term);
+      if (meta.index > this.lastSnapshotIndex) this.lastSnapshotIndex = meta.index;
+      const compactTo = Math.min(meta.index - this.tuning.snapshotKeepEntries, this.raft.log.persisted);
+      if (compactTo >= this.storage.firstIndex()) {
+        try {
+          await this.storage.compact(compactTo);
+        } catch (error) {
+          this.fail(new FlotillaError('STORAGE', `log compaction failed: ${(error as Error)?.message}`, { cause: error }));
+          throw error;
+        }
+      }
+      this.emit('snapshot', meta);
+      return meta;
+    })();
+    this.snapshotting = running;
+    running.then(
+      (done) => {
+        this.snapshotting = undefined;
+        for (const w of waiting) w.resolve(done);
+        if (this.snapshotWanted.length > 0 && !this.applyBusy) this.maybeSnapshot();
+      },
+      (error: unknown) => {
+        this.snapshotting = undefined;
+        for (const w of waiting) w.reject(error as Error);
+        if (!this.closed) this.emit('warning', new FlotillaError('SNAPSHOT', `snapshot at ${meta.index} failed: ${(error as Error)?.message}`, { cause: error }));
+      },
+    );
+  }
+
   /** Starts an election now. */
   campaign(): void {
     this.raft.campaign();
@@ -417,6 +730,8 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
     if (this.closed) return;
     this.closed = true;
     this.stopTicker?.();
+    this.sender?.abortAll();
+    this.receiver?.abort();
     this.failEverything(this.failure ?? new ClosedError('the node was closed'));
     await this.transport.close().catch(() => undefined);
     await this.lastWrite.catch(() => undefined);
@@ -425,11 +740,26 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
 
   // ------------------------------------------------------------------ the loop
 
-  private readonly receiver: MessageReceiver = {
+  private readonly messageReceiver: MessageReceiver = {
     receive: (messages) => {
       if (this.closed) return;
       for (const message of messages) {
         if (message.to !== this.id) continue;
+        if (message.type === MessageType.Snapshot || message.type === MessageType.SnapshotResponse) {
+          try {
+            this.raft.step(message);
+          } catch (error) {
+            this.fail(error as Error);
+            return;
+          }
+          const raft = this.raft;
+          if (message.type === MessageType.Snapshot) {
+            if (raft.role === 'follower' && raft.term === message.term && raft.leader === message.from) this.receiver.onChunk(message);
+          } else if (raft.role === 'leader' && raft.term === message.term) {
+            this.sender.onResponse(message);
+          }
+          continue;
+        }
         if (message.type === MessageType.Propose) {
           this.onForwardedProposal(message);
           continue;
@@ -481,6 +811,9 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
   private onTick(): void {
     if (this.closed) return;
     this.catchUpTicks();
+    this.sender.tick();
+    this.receiver.tick();
+    this.promoteCaughtUpLearners();
     const now = this.scheduler.now();
     this.proposalDeadlines.expire(now, (index) => {
       const pending = this.proposals.get(index);
@@ -525,7 +858,10 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
 
   private handleReady(rd: Ready): void {
     if (rd.softState) this.onSoftState(rd.softState);
+    if (rd.config) this.onConfig(rd.config);
     this.queueMessages(rd.messages);
+    if (rd.snapshot) this.installSnapshot(rd.snapshot);
+    for (const request of rd.snapshotRequests) this.sender.start(request.to);
     if (rd.hardState || rd.entries.length > 0) {
       const last = rd.entries[rd.entries.length - 1];
       const afterPersist = rd.messagesAfterPersist;
@@ -559,6 +895,38 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
     if (rd.committed.length > 0) this.enqueueApply(rd.committed);
     for (const state of rd.readStates) this.onReadIndex(state.requestId, state.index);
     for (const failure of rd.readFailures) this.onReadFailure(failure);
+    this.settleMembership();
+  }
+
+  /**
+   * A snapshot from the leader replaces the log: reset the store (ordered before any later write)
+   * and restore the state machine after whatever it is applying now.
+   */
+  private installSnapshot(meta: SnapshotMeta): void {
+    this.writesInFlight++;
+    this.lastWrite = this.storage.reset(meta).then(
+      () => {
+        this.writesInFlight--;
+        if (this.closed) return;
+        this.raft.snapshotReset(meta.index);
+        this.schedule();
+      },
+      (error: unknown) => {
+        this.writesInFlight--;
+        this.fail(new FlotillaError('STORAGE', `log reset to snapshot ${meta.index} failed: ${(error as Error)?.message ?? String(error)}`, { cause: error }));
+      },
+    );
+    this.applyQueue.push({ restore: meta });
+    if (!this.applyBusy) this.drainApply();
+  }
+
+  private onConfig(config: ConfigState): void {
+    const members = new Set([...config.voters, ...config.learners, ...config.outgoingVoters]);
+    for (const id of this.autoPromote) if (!members.has(id)) this.autoPromote.delete(id);
+    if (this.raft.role === 'leader') {
+      for (const peer of this.raft.status().progress) if (!members.has(peer.id)) this.sender.abort(peer.id);
+    }
+    this.emit('membershipChange', config);
   }
 
   private queueMessages(messages: readonly Message[]): void {
@@ -592,6 +960,8 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
   private onSoftState(state: SoftState): void {
     const previousLeader = this.lastLeader;
     this.lastLeader = state.leader;
+    if (state.role !== 'leader') this.sender.abortAll();
+    if (state.leader !== previousLeader) this.receiver.abort();
     this.emit('stateChange', state);
     if (state.leader !== previousLeader) {
       this.failForwardsToOtherLeaders(state.leader);
@@ -609,10 +979,18 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
 
   private drainApply(): void {
     while (this.applyQueue.length > 0 && !this.closed) {
-      const batch = this.applyQueue.shift()!;
+      const item = this.applyQueue.shift()!;
+      if (!Array.isArray(item)) {
+        this.restoreSnapshot((item as { restore: SnapshotMeta }).restore);
+        return;
+      }
+      const batch = item as readonly Entry[];
       const commands: Command[] = [];
       for (const entry of batch) {
-        if (entry.type === EntryType.Normal) commands.push({ index: entry.index, term: entry.term, data: entry.data });
+        if (entry.type === EntryType.Normal) {
+          commands.push({ index: entry.index, term: entry.term, data: entry.data });
+          this.bytesSinceSnapshot += entry.data.byteLength;
+        }
       }
       let results: readonly Result[] | Promise<readonly Result[]>;
       try {
@@ -628,6 +1006,7 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
             this.applyBusy = false;
             if (this.closed) return;
             this.finishApply(batch, resolved);
+            this.maybeSnapshot();
             this.drainApply();
             this.schedule();
           },
@@ -638,7 +1017,41 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
         return;
       }
       this.finishApply(batch, results);
+      this.maybeSnapshot();
     }
+  }
+
+  /** Replaces the state machine's state with the snapshot just installed; applies wait for it. */
+  private restoreSnapshot(meta: SnapshotMeta): void {
+    this.applyBusy = true;
+    const restore = async (): Promise<void> => {
+      if (!this.stateMachine.restore) throw new ConfigError('stateMachine', 'has no restore() but the leader sent a snapshot');
+      const reader = await this.snapshotStore!.open();
+      if (!reader) throw new FlotillaError('NO_SNAPSHOT', `snapshot ${meta.index} is not in the snapshot store`);
+      if (reader.meta.index !== meta.index || reader.meta.term !== meta.term) {
+        await reader.close();
+        throw new FlotillaError('NO_SNAPSHOT', `the snapshot store holds ${reader.meta.index}/${reader.meta.term}, not the installed ${meta.index}/${meta.term}`);
+      }
+      await this.stateMachine.restore(snapshotChunks(reader, this.tuning.snapshotChunkBytes));
+    };
+    restore().then(
+      () => {
+        this.applyBusy = false;
+        if (this.closed) return;
+        this.activeProposal = undefined;
+        this.applied = meta.index;
+        if (meta.index > this.lastSnapshotIndex) this.lastSnapshotIndex = meta.index;
+        this.bytesSinceSnapshot = 0;
+        this.releaseReads();
+        this.emit('snapshotRestored', meta);
+        this.emit('applied', meta.index);
+        this.drainApply();
+        this.schedule();
+      },
+      (error: unknown) => {
+        this.fail(new FlotillaError('STATE_MACHINE', `restoring snapshot ${meta.index} failed: ${(error as Error)?.message}`, { cause: error }));
+      },
+    );
   }
 
   private finishApply(batch: readonly Entry[], results: readonly Result[]): void {
@@ -783,7 +1196,18 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
     this.readsWaitingApply = [];
     this.proposalDeadlines.clear();
     this.readDeadlines.clear();
+    for (const waiter of this.membershipWaiters) {
+      waiter.cancel();
+      waiter.reject(error instanceof ClosedError ? new ClosedError('the node closed before the membership change completed; it may still commit') : error);
+    }
+    this.membershipWaiters = [];
+    for (const w of this.snapshotWanted) w.reject(error);
+    this.snapshotWanted = [];
   }
+}
+
+function checkNodeId(id: unknown): asserts id is NodeId {
+  if (typeof id !== 'string' || id.length === 0 || id.length > 256) throw new TypeError(`a node id must be a non-empty string of at most 256 characters, got ${JSON.stringify(id)}`);
 }
 
 const EMPTY_BYTES = new Uint8Array(0);

@@ -19,6 +19,8 @@ export class DiskState {
 interface PendingWrite {
   readonly hardState: HardState | undefined;
   readonly entries: readonly Entry[];
+  /** A compaction or reset instead of a write (ordered with the writes, as real stores do). */
+  readonly op?: () => void;
   readonly resolve: () => void;
 }
 
@@ -58,10 +60,10 @@ export class SimDisk implements LogStore {
     return this.state.log.entries(lo, hi, maxBytes);
   }
 
-  write(hardState: HardState | undefined, entries: readonly Entry[]): Promise<void> {
+  write(hardState: HardState | undefined, entries: readonly Entry[], op?: () => void): Promise<void> {
     if (this.dead) return Promise.reject(new ClosedError('the disk is gone'));
     return new Promise((resolve) => {
-      const write = { hardState, entries, resolve };
+      const write: PendingWrite = { hardState, entries, op, resolve };
       this.pending.push(write);
       const [min, max] = this.state.latencyMs;
       const done = Math.max(this.lastCompletion, this.queue.now + min + this.random.next() * (max - min));
@@ -73,6 +75,7 @@ export class SimDisk implements LogStore {
   private complete(write: PendingWrite): void {
     if (this.dead || this.pending[0] !== write) return;
     this.pending.shift();
+    write.op?.();
     this.state.log.append(write.entries);
     if (write.hardState) this.state.hardState = write.hardState;
     if (write.entries.length > 0) this.state.onDurable?.(write.entries, this.state.log);
@@ -94,13 +97,15 @@ export class SimDisk implements LogStore {
     this.pending.length = 0;
   }
 
-  async compact(index: number): Promise<void> {
-    this.state.log.compact(index);
+  compact(index: number): Promise<void> {
+    return this.write(undefined, [], () => this.state.log.compact(Math.min(index, this.state.log.lastIndex())));
   }
 
-  async reset(snapshot: SnapshotMeta): Promise<void> {
-    this.state.log.reset(snapshot);
-    this.state.snapshot = snapshot;
+  reset(snapshot: SnapshotMeta): Promise<void> {
+    return this.write(undefined, [], () => {
+      this.state.log.reset(snapshot);
+      this.state.snapshot = snapshot;
+    });
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,89 @@
+import { FlotillaError } from '../errors.js';
+import type { ConfigState, NodeId } from '../types.js';
+
+/**
+ * Cluster configurations: validation, the bytes of a Config log entry, and the change a request
+ * turns into. A Config entry carries the whole new configuration (not a delta), so the latest one
+ * in a log says everything.
+ */
+
+export const EMPTY_CONFIG: ConfigState = Object.freeze({ voters: [], learners: [], outgoingVoters: [] });
+
+/** A membership change was refused (bad request, or another change is in flight). */
+export class MembershipError extends FlotillaError {
+  constructor(code: 'CONFIG_CHANGE_IN_PROGRESS' | 'BAD_MEMBERSHIP', message: string) {
+    super(code, message);
+  }
+}
+
+export function isJoint(config: ConfigState): boolean {
+  return config.outgoingVoters.length > 0;
+}
+
+export function sameMembers(a: readonly NodeId[], b: readonly NodeId[]): boolean {
+  if (a.length !== b.length) return false;
+  const set = new Set(a);
+  return b.every((id) => set.has(id));
+}
+
+export function sameConfig(a: ConfigState, b: ConfigState): boolean {
+  return sameMembers(a.voters, b.voters) && sameMembers(a.learners, b.learners) && sameMembers(a.outgoingVoters, b.outgoingVoters);
+}
+
+/** Throws MembershipError unless `config` is a configuration a cluster can be in. */
+export function validateConfig(config: ConfigState): void {
+  const fail = (message: string): never => {
+    throw new MembershipError('BAD_MEMBERSHIP', message);
+  };
+  for (const key of ['voters', 'learners', 'outgoingVoters'] as const) {
+    const list = config[key];
+    if (!Array.isArray(list)) fail(`${key} must be an array of node ids`);
+    for (const id of list) if (typeof id !== 'string' || id.length === 0 || id.length > 256) fail(`${key} holds an invalid node id: ${JSON.stringify(id)}`);
+    if (new Set(list).size !== list.length) fail(`${key} names a node twice`);
+  }
+  if (config.voters.length === 0) fail('a configuration needs at least one voter');
+  const voters = new Set([...config.voters, ...config.outgoingVoters]);
+  for (const id of config.learners) if (voters.has(id)) fail(`${id} cannot be both a voter and a learner`);
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export function encodeConfig(config: ConfigState): Uint8Array {
+  return encoder.encode(JSON.stringify({ voters: config.voters, learners: config.learners, outgoingVoters: config.outgoingVoters }));
+}
+
+/** Decodes a Config entry's data; throws if it is not a valid configuration. */
+export function decodeConfig(data: Uint8Array): ConfigState {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(decoder.decode(data));
+  } catch {
+    throw new MembershipError('BAD_MEMBERSHIP', 'a config entry does not hold JSON');
+  }
+  const object = parsed as Partial<ConfigState> | null;
+  const config: ConfigState = {
+    voters: object?.voters ?? [],
+    learners: object?.learners ?? [],
+    outgoingVoters: object?.outgoingVoters ?? [],
+  };
+  validateConfig(config);
+  return Object.freeze({ voters: [...config.voters], learners: [...config.learners], outgoingVoters: [...config.outgoingVoters] });
+}
+
+/**
+ * The first configuration to append for a request to move from `current` (not joint) to voters
+ * `voters` and learners `learners`: the joint configuration when the voter set changes, the target
+ * itself when only learners change.
+ */
+export function firstStep(current: ConfigState, voters: readonly NodeId[], learners: readonly NodeId[]): ConfigState {
+  const target: ConfigState = { voters: [...voters], learners: [...learners], outgoingVoters: [] };
+  validateConfig(target);
+  if (sameMembers(current.voters, voters)) return target;
+  return { voters: [...voters], learners: [...learners], outgoingVoters: [...current.voters] };
+}
+
+/** The configuration that ends a joint one: the incoming voters alone. */
+export function leaveJoint(config: ConfigState): ConfigState {
+  return { voters: [...config.voters], learners: [...config.learners], outgoingVoters: [] };
+}
