@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { ConfigError } from '@flotilla/core';
 import { startKvService } from '../kv/service.js';
 import { LocalCluster } from '../node/cluster.js';
+import { LOG_LEVELS, type LogLevel } from '../node/config.js';
 import { integer, parseArgs, single, type ParsedArgs } from './args.js';
 import { loadNodeConfig } from './node-config.js';
 
@@ -13,9 +14,11 @@ const USAGE = `usage: flotilla <command> [options]
   start --config FILE [--id ID --cluster-id C --secret S --raft-address H:P --http-address H:P
         --peer ID=H:P[,H:P] ... --data-dir D --election-timeout-ms N --heartbeat-interval-ms N
         --rpc-timeout-ms N --proposal-timeout-ms N --log-level error|warn|info|debug]
-                                  start one KV node (every config key is also a flag)
-  cluster --nodes N [--base-port P] [--data-dir D]
-                                  start N nodes on this machine; Ctrl-C stops them all
+                                  start one KV node (every config key is also a flag); logs
+                                  JSON lines to stdout; its dashboard is at http://HTTP-ADDRESS/
+  cluster --nodes N [--base-port P] [--data-dir D] [--log-level L]
+                                  start N nodes on this machine; Ctrl-C stops them all; prints
+                                  the dashboard URL; nodes log JSON lines to stderr (default warn)
   demo                            a 3-node cluster with a short write load
   status                          the status of every node
   put KEY VALUE | get KEY [--consistency linearizable|lease|stale] | del KEY
@@ -66,15 +69,10 @@ async function waitForSignal(): Promise<void> {
 
 async function startCommand(args: ParsedArgs): Promise<number> {
   const config = await loadNodeConfig(args);
+  // The service logs its state changes, peer connections and errors as JSON lines to stdout.
   const service = await startKvService(config);
-  const log = (level: number, line: string): void => {
-    if (level <= ['error', 'warn', 'info', 'debug'].indexOf(config.logLevel)) console.log(`${new Date().toISOString()} ${config.id} ${line}`);
-  };
-  service.running.node.on('stateChange', (s) => log(2, `${s.role} in term ${s.term}, leader ${s.leader || 'unknown'}`));
-  service.running.node.on('error', (e) => log(0, `stopped: ${e.message}`));
-  log(2, `raft on ${config.raftAddress}, http on ${config.httpAddress}, data in ${config.dataDir}`);
   await waitForSignal();
-  log(2, 'stopping');
+  service.log.info({ event: 'stopping' }, 'stopping');
   await service.close();
   return 0;
 }
@@ -83,11 +81,15 @@ async function clusterCommand(args: ParsedArgs, demo: boolean): Promise<number> 
   const size = demo ? 3 : integer(args, 'nodes', 3);
   const basePort = integer(args, 'base-port', DEFAULT_BASE_PORT, 1024);
   const dataDir = single(args, 'data-dir') ?? (await mkdtemp(join(tmpdir(), 'flotilla-cluster-')));
+  const logLevel = single(args, 'log-level') ?? 'warn';
+  if (!LOG_LEVELS.includes(logLevel as LogLevel)) throw new ConfigError('log-level', `must be one of ${LOG_LEVELS.join(', ')}, got ${logLevel}`);
   const cluster = await LocalCluster.start({
     size,
     baseDir: dataDir,
     basePort,
     service: 'kv',
+    control: true,
+    logLevel: logLevel as LogLevel,
     onEvent: (e) => {
       if (e['event'] === 'state') console.log(`${e['id']}: ${e['role']} in term ${e['term']}, leader ${e['leader'] || 'unknown'}`);
     },
@@ -96,6 +98,7 @@ async function clusterCommand(args: ParsedArgs, demo: boolean): Promise<number> 
     const c = cluster.configs.get(id)!;
     console.log(`${id}: raft ${c.raftAddress}  http http://${c.httpAddress}  data ${c.dataDir}`);
   }
+  console.log(`dashboard: http://${cluster.configs.get(cluster.ids[0]!)!.httpAddress}/ (any node's HTTP address serves it)`);
   const leader = await cluster.waitForLeader(15_000);
   console.log(`leader: ${leader}. Try: pnpm flotilla put greeting hello; pnpm flotilla get greeting. Ctrl-C stops every node.`);
   let stopLoad = false;

@@ -1,4 +1,4 @@
-import { uws, type UwsHttpRequest, type UwsHttpResponse } from './uws.js';
+import { uws, type UwsHttpRequest, type UwsHttpResponse, type UwsWebSocket } from './uws.js';
 
 export interface HttpRequest {
   readonly method: string;
@@ -22,6 +22,27 @@ export interface HttpServerOptions {
   readonly maxBodyBytes: number;
   /** Every request gets an answer within this long: handlers that take longer are answered 504. */
   readonly deadlineMs: number;
+  /** A WebSocket route that only pushes to its clients (what they send is ignored). */
+  readonly websocket?: WebSocketRoute;
+}
+
+/** One connected WebSocket client of a push-only route. */
+export interface PushSocket {
+  /** Sends a text message; false if the socket is closed, or the client too slow (its buffer over the route's cap) and now closed. */
+  send(text: string): boolean;
+  close(code: number, reason: string): void;
+}
+
+/**
+ * A push-only WebSocket route. At most `maxClients` at a time (more are answered 503); a client
+ * whose unsent bytes exceed `maxBufferedBytes` is disconnected instead of buffered further.
+ */
+export interface WebSocketRoute {
+  readonly path: string;
+  readonly maxClients: number;
+  readonly maxBufferedBytes: number;
+  opened(socket: PushSocket): void;
+  closed(socket: PushSocket): void;
 }
 
 const STATUS_TEXT: Record<number, string> = {
@@ -40,6 +61,7 @@ export function errorReply(status: number, code: string, message: string, extra:
 /** A small HTTP server over uWebSockets.js: full bodies, bounded sizes, a deadline on everything. */
 export class HttpServer {
   private listenSocket: object | undefined;
+  private readonly pushSockets = new Set<PushSocket>();
   port = 0;
 
   constructor(
@@ -50,6 +72,8 @@ export class HttpServer {
   listen(host: string, port: number): Promise<number> {
     const module = uws();
     const app = module.App();
+    const route = this.options.websocket;
+    if (route) this.addWebSocketRoute(app, route);
     app.any('/*', (res, req) => this.onRequest(res, req));
     return new Promise((resolve, reject) => {
       app.listen(host, port, module.LIBUS_LISTEN_EXCLUSIVE_PORT!, (socket) => {
@@ -67,6 +91,62 @@ export class HttpServer {
   close(): void {
     if (this.listenSocket) uws().us_listen_socket_close(this.listenSocket);
     this.listenSocket = undefined;
+    for (const socket of [...this.pushSockets]) socket.close(1001, 'the server is closing');
+  }
+
+  private addWebSocketRoute(app: ReturnType<ReturnType<typeof uws>['App']>, route: WebSocketRoute): void {
+    interface Data {
+      socket?: PushSocket;
+      closed?: boolean;
+    }
+    app.ws<Data>(route.path, {
+      compression: 0,
+      maxPayloadLength: 4 * 1024,
+      idleTimeout: 60,
+      // uWS drops messages above this; a PushSocket closes its client before that happens.
+      maxBackpressure: route.maxBufferedBytes * 2,
+      upgrade: (res, req, context) => {
+        if (this.pushSockets.size >= route.maxClients || !this.listenSocket) {
+          res.writeStatus('503 Service Unavailable').writeHeader('content-type', 'application/json');
+          res.end(JSON.stringify({ error: 'busy', message: `at most ${route.maxClients} watchers at a time` }));
+          return;
+        }
+        res.upgrade<Data>({}, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
+      },
+      open: (ws: UwsWebSocket<Data>) => {
+        const data = ws.getUserData();
+        const close = (code: number, reason: string): void => {
+          if (data.closed) return;
+          data.closed = true;
+          ws.end(code, reason);
+        };
+        const socket: PushSocket = {
+          send: (text) => {
+            if (data.closed) return false;
+            if (ws.getBufferedAmount() > route.maxBufferedBytes) {
+              close(4008, 'too slow: disconnected');
+              return false;
+            }
+            if (ws.send(text, false) !== 2) return true;
+            close(4008, 'too slow: disconnected');
+            return false;
+          },
+          close,
+        };
+        data.socket = socket;
+        this.pushSockets.add(socket);
+        route.opened(socket);
+      },
+      close: (ws: UwsWebSocket<Data>) => {
+        // Using a closed uWS socket throws: the flag makes every later send or close a no-op.
+        const data = ws.getUserData();
+        data.closed = true;
+        if (data.socket) {
+          this.pushSockets.delete(data.socket);
+          route.closed(data.socket);
+        }
+      },
+    });
   }
 
   private onRequest(res: UwsHttpResponse, req: UwsHttpRequest): void {

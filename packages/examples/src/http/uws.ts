@@ -12,6 +12,26 @@ export interface UwsHttpResponse {
   onAborted(handler: () => void): UwsHttpResponse;
   cork(fn: () => void): UwsHttpResponse;
   close(): UwsHttpResponse;
+  upgrade<UserData>(userData: UserData, key: string, protocol: string, extensions: string, context: unknown): void;
+}
+
+export interface UwsWebSocket<UserData> {
+  /** 0: sent, 1: queued under backpressure, 2: dropped (over maxBackpressure). */
+  send(message: string | Uint8Array, isBinary?: boolean, compress?: boolean): number;
+  getBufferedAmount(): number;
+  end(code?: number, shortMessage?: string): void;
+  getUserData(): UserData;
+}
+
+export interface UwsWebSocketBehavior<UserData> {
+  compression?: number;
+  maxPayloadLength?: number;
+  idleTimeout?: number;
+  maxBackpressure?: number;
+  upgrade?: (res: UwsHttpResponse, req: UwsHttpRequest, context: unknown) => void;
+  open?: (ws: UwsWebSocket<UserData>) => void;
+  message?: (ws: UwsWebSocket<UserData>, message: ArrayBuffer, isBinary: boolean) => void;
+  close?: (ws: UwsWebSocket<UserData>, code: number, message: ArrayBuffer) => void;
 }
 
 export interface UwsHttpRequest {
@@ -24,6 +44,7 @@ export interface UwsHttpRequest {
 
 export interface UwsHttpApp {
   any(pattern: string, handler: (res: UwsHttpResponse, req: UwsHttpRequest) => void): UwsHttpApp;
+  ws<UserData>(pattern: string, behavior: UwsWebSocketBehavior<UserData>): UwsHttpApp;
   listen(host: string, port: number, options: number, cb: (socket: object | false) => void): UwsHttpApp;
 }
 

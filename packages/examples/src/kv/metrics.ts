@@ -1,36 +1,64 @@
 import type { RaftNode } from '@flotilla/core';
-import type { TransportStats } from '@flotilla/transport';
+import type { PeerTrafficStats, TransportStats } from '@flotilla/transport';
+import type { NodeMetrics } from '../metrics/node-metrics.js';
+import { PrometheusWriter } from '../metrics/prometheus.js';
 
-/** The node's state and counters in the Prometheus text exposition format (version 0.0.4). */
-export function prometheusMetrics(node: Pick<RaftNode<unknown>, "status">, transport: TransportStats | undefined, extra: Record<string, number>): string {
+/** What the transport can tell (the WebSocket transport's stats and, if it has them, per-peer traffic). */
+export interface TransportMetricsSource {
+  stats(): TransportStats;
+  peerStats?(): Record<string, PeerTrafficStats>;
+}
+
+/** More gauges, by name: [help, value]. */
+export type ExtraGauges = Readonly<Record<string, readonly [string, number]>>;
+
+/**
+ * The node's state and counters in the Prometheus text exposition format (version 0.0.4). Every
+ * sample carries a `node` label. Snapshot metrics are absent: the core emits no snapshot events yet.
+ */
+export function prometheusMetrics(node: Pick<RaftNode<unknown>, 'status'>, transport: TransportMetricsSource | undefined, extra: ExtraGauges = {}, metrics?: NodeMetrics): string {
   const status = node.status();
-  const id = JSON.stringify(status.id);
-  const lines: string[] = [];
-  const metric = (name: string, type: 'gauge' | 'counter', help: string, value: number, labels = ''): void => {
-    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name}{node=${id}${labels}} ${value}`);
-  };
-  metric('flotilla_term', 'gauge', 'Current Raft term.', status.term);
-  metric('flotilla_is_leader', 'gauge', '1 if this node is the leader.', status.role === 'leader' ? 1 : 0);
-  lines.push('# HELP flotilla_role 1 for the role this node has.', '# TYPE flotilla_role gauge');
-  for (const role of ['follower', 'pre-candidate', 'candidate', 'leader']) lines.push(`flotilla_role{node=${id},role="${role}"} ${status.role === role ? 1 : 0}`);
-  metric('flotilla_commit_index', 'gauge', 'Highest index known committed.', status.commitIndex);
-  metric('flotilla_applied_index', 'gauge', 'Highest index applied to the state machine.', status.appliedIndex);
-  metric('flotilla_last_index', 'gauge', 'Last index in the log.', status.lastIndex);
-  metric('flotilla_persisted_index', 'gauge', 'Last index durable on this node.', status.persistedIndex);
-  for (const p of status.progress) {
-    lines.push(`flotilla_follower_match_index{node=${id},follower=${JSON.stringify(p.id)}} ${p.match}`);
+  const n = { node: status.id };
+  const w = new PrometheusWriter();
+  w.single('flotilla_term', 'gauge', 'Current Raft term.', n, status.term);
+  w.single('flotilla_is_leader', 'gauge', '1 if this node is the leader.', n, status.role === 'leader' ? 1 : 0);
+  w.samples('flotilla_role', 'gauge', '1 for the role this node has, 0 for the others.', ['follower', 'pre-candidate', 'candidate', 'leader'].map((role) => [{ ...n, role }, status.role === role ? 1 : 0] as const));
+  w.single('flotilla_commit_index', 'gauge', 'Highest index known committed.', n, status.commitIndex);
+  w.single('flotilla_applied_index', 'gauge', 'Highest index applied to the state machine.', n, status.appliedIndex);
+  w.single('flotilla_last_index', 'gauge', 'Last index in the log.', n, status.lastIndex);
+  w.single('flotilla_persisted_index', 'gauge', 'Last index durable on this node.', n, status.persistedIndex);
+  w.samples('flotilla_follower_match_index', 'gauge', 'On the leader: the highest index known replicated on each follower.', status.progress.filter((p) => p.id !== status.id).map((p) => [{ ...n, follower: p.id }, p.match] as const));
+  if (metrics) {
+    w.single('flotilla_proposals_total', 'counter', 'KV writes (put, delete, cas) this node answered 200.', n, metrics.proposalSeconds.count);
+    w.single('flotilla_proposal_failures_total', 'counter', 'KV writes this node answered with an error (refused, timed out, bad request).', n, metrics.proposalFailures);
+    w.histogram('flotilla_proposal_duration_seconds', 'Time from a KV write request to its successful reply (committed and applied).', n, metrics.proposalSeconds);
+    w.histogram('flotilla_wal_sync_duration_seconds', 'Duration of each WAL group commit: write of the batch and fdatasync.', n, metrics.walSyncSeconds);
+    w.histogram('flotilla_wal_append_batch_entries', 'Log entries per append handed to the WAL writer thread.', n, metrics.appendBatchEntries);
+    w.single('flotilla_wal_appended_bytes_total', 'counter', 'Bytes appended to the WAL, record headers included.', n, metrics.appendedBytes);
   }
   if (transport) {
-    metric('flotilla_transport_frames_sent_total', 'counter', 'Frames sent to peers.', transport.framesSent);
-    metric('flotilla_transport_frames_received_total', 'counter', 'Frames received from peers.', transport.framesReceived);
-    metric('flotilla_transport_bytes_sent_total', 'counter', 'Bytes sent to peers.', transport.bytesSent);
-    metric('flotilla_transport_bytes_received_total', 'counter', 'Bytes received from peers.', transport.bytesReceived);
-    metric('flotilla_transport_dropped_messages_total', 'counter', 'Messages dropped (link down, queue full).', transport.droppedMessages);
-    metric('flotilla_transport_reconnects_total', 'counter', 'Reconnections to peers.', transport.reconnects);
-    metric('flotilla_transport_open_connections', 'gauge', 'Peer connections open now.', transport.openConnections);
-    const rejected = Object.values(transport.rejectedFrames).reduce((a, b) => a + (b ?? 0), 0);
-    metric('flotilla_transport_rejected_frames_total', 'counter', 'Frames rejected as malformed or foreign.', rejected);
+    const t = transport.stats();
+    w.single('flotilla_transport_frames_sent_total', 'counter', 'Frames sent to peers.', n, t.framesSent);
+    w.single('flotilla_transport_frames_received_total', 'counter', 'Frames received from peers.', n, t.framesReceived);
+    w.single('flotilla_transport_bytes_sent_total', 'counter', 'Bytes sent to peers.', n, t.bytesSent);
+    w.single('flotilla_transport_bytes_received_total', 'counter', 'Bytes received from peers.', n, t.bytesReceived);
+    w.single('flotilla_transport_dropped_messages_total', 'counter', 'Messages dropped (link down, queue full).', n, t.droppedMessages);
+    w.single('flotilla_transport_reconnects_total', 'counter', 'Reconnections to peers.', n, t.reconnects);
+    w.single('flotilla_transport_connect_failures_total', 'counter', 'Dial attempts that failed.', n, t.connectFailures);
+    w.single('flotilla_transport_open_connections', 'gauge', 'Peer connections open now.', n, t.openConnections);
+    const rejected = Object.entries(t.rejectedFrames);
+    w.single('flotilla_transport_rejected_frames_total', 'counter', 'Frames rejected as malformed or foreign, all reasons.', n, rejected.reduce((a, [, v]) => a + (v ?? 0), 0));
+    w.samples('flotilla_transport_rejected_frames_by_reason_total', 'counter', 'Frames rejected, by reason.', rejected.map(([reason, v]) => [{ ...n, reason }, v ?? 0] as const));
+    w.samples('flotilla_transport_refused_handshakes_total', 'counter', 'Connections refused at the handshake, by reason.', Object.entries(t.refusedHandshakes).map(([reason, v]) => [{ ...n, reason }, v ?? 0] as const));
+    const peers = Object.entries(transport.peerStats?.() ?? {});
+    if (peers.length > 0) {
+      w.samples('flotilla_peer_bytes_sent_total', 'counter', 'Bytes sent to each peer.', peers.map(([peer, p]) => [{ ...n, peer }, p.bytesSent] as const));
+      w.samples('flotilla_peer_bytes_received_total', 'counter', 'Bytes received from each peer.', peers.map(([peer, p]) => [{ ...n, peer }, p.bytesReceived] as const));
+      w.samples('flotilla_peer_frames_sent_total', 'counter', 'Frames sent to each peer.', peers.map(([peer, p]) => [{ ...n, peer }, p.framesSent] as const));
+      w.samples('flotilla_peer_frames_received_total', 'counter', 'Frames received from each peer.', peers.map(([peer, p]) => [{ ...n, peer }, p.framesReceived] as const));
+      w.samples('flotilla_peer_connected', 'gauge', '1 if the connection to the peer is open.', peers.map(([peer, p]) => [{ ...n, peer }, p.connected ? 1 : 0] as const));
+    }
   }
-  for (const [name, value] of Object.entries(extra)) metric(name, 'gauge', name.replace(/_/g, ' '), value);
-  return lines.join('\n') + '\n';
+  for (const [name, [help, value]] of Object.entries(extra)) w.single(name, 'gauge', help, n, value);
+  return w.text();
 }

@@ -22,7 +22,7 @@ const send = (message: object): void => {
 const config = parseNodeConfig(JSON.parse(process.env['FLOTILLA_NODE_CONFIG'] ?? 'null'));
 const ledger = new Ledger(process.env['FLOTILLA_KEEP_ENTRIES'] === '1', process.env['FLOTILLA_LEDGER_HASHING'] !== '0');
 // FLOTILLA_SERVICE=kv runs the KV service (its HTTP API on httpAddress); otherwise the test ledger.
-const kvService = process.env['FLOTILLA_SERVICE'] === 'kv' ? await startKvService(config) : undefined;
+const kvService = process.env['FLOTILLA_SERVICE'] === 'kv' ? await startKvService(config, { logFd: 2, ...controlEndpoint() }) : undefined;
 const { node, transport, wire } = (kvService?.running ?? (await startNode(config, ledger))) as RunningNode<unknown>;
 node.on('stateChange', (state) => send({ event: 'state', id: config.id, ...state }));
 node.on('error', (error) => send({ event: 'error', id: config.id, message: error.message }));
@@ -38,6 +38,13 @@ const shutdown = (): void => {
   kvService?.http.close();
   void node.close().then(() => process.exit(0));
 };
+
+/** The local cluster launcher's control port, for the dashboard's stop/start buttons (LocalCluster option `control`). */
+function controlEndpoint(): { control?: { url: string; token: string } } {
+  const url = process.env['FLOTILLA_CONTROL_URL'];
+  const token = process.env['FLOTILLA_CONTROL_TOKEN'];
+  return url && token ? { control: { url, token } } : {};
+}
 
 function describe(error: unknown): object {
   if (error instanceof NotLeaderError) return { code: error.code, message: error.message, leaderId: error.leaderId };

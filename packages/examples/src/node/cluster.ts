@@ -4,7 +4,8 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RaftNodeTuning } from '@flotilla/core';
-import { toConfigFile, type NodeConfig } from './config.js';
+import { toConfigFile, type LogLevel, type NodeConfig } from './config.js';
+import { ControlServer, type ControlEndpoint } from './control.js';
 
 export interface LocalClusterOptions {
   readonly size: number;
@@ -27,6 +28,10 @@ export interface LocalClusterOptions {
   readonly nodeArgs?: readonly string[];
   /** Per-request deadline in ms (default 30 s). */
   readonly requestTimeoutMs?: number;
+  /** Serve a control port for the dashboard's stop/start buttons (see ControlServer; default false). */
+  readonly control?: boolean;
+  /** Each node's log level (default warn); nodes log JSON lines to stderr. */
+  readonly logLevel?: LogLevel;
 }
 
 export type Reply = Record<string, unknown> & { ok: boolean };
@@ -62,6 +67,7 @@ export class LocalCluster {
   readonly configs = new Map<string, NodeConfig>();
   private readonly children = new Map<string, Child>();
   private seq = 0;
+  private control: ControlServer | undefined;
 
   private constructor(private readonly options: LocalClusterOptions, ports: number[]) {
     this.ids = Array.from({ length: options.size }, (_, i) => `n${i + 1}`);
@@ -78,7 +84,7 @@ export class LocalCluster {
         peerHttp: Object.fromEntries(Object.entries(httpAddresses).filter(([peer]) => peer !== id)),
         dataDir: join(options.baseDir, id),
         forwardProposals: options.forwardProposals ?? false,
-        logLevel: 'warn',
+        logLevel: options.logLevel ?? 'warn',
         tuning: options.tuning ?? {},
       });
     }
@@ -90,8 +96,28 @@ export class LocalCluster {
       : await freePorts(2 * options.size);
     const cluster = new LocalCluster(options, ports);
     await mkdir(options.baseDir, { recursive: true });
-    await Promise.all(cluster.ids.map((id) => cluster.startNode(id)));
+    if (options.control) {
+      cluster.control = new ControlServer({
+        ids: cluster.ids,
+        isRunning: (id) => cluster.isRunning(id),
+        stopNode: (id) => cluster.kill(id, 'SIGTERM', 5000),
+        startNode: (id) => cluster.startNode(id),
+        httpAddress: (id) => cluster.configs.get(id)?.httpAddress,
+      });
+      await cluster.control.listen();
+    }
+    try {
+      await Promise.all(cluster.ids.map((id) => cluster.startNode(id)));
+    } catch (error) {
+      await cluster.stop();
+      throw error;
+    }
     return cluster;
+  }
+
+  /** The control port for the dashboard's buttons, if this cluster serves one (option `control`). */
+  get controlEndpoint(): ControlEndpoint | undefined {
+    return this.control?.endpoint;
   }
 
   /** Starts (or restarts) one node process and waits until it is ready. */
@@ -100,7 +126,7 @@ export class LocalCluster {
     const execArgv = [...(CHILD.endsWith('.ts') ? ['--import', 'tsx', '--conditions=flotilla-source'] : []), ...(this.options.nodeArgs ?? [])];
     const child = fork(CHILD, [], {
       execArgv,
-      env: { ...process.env, FLOTILLA_NODE_CONFIG: JSON.stringify(toConfigFile(config)), FLOTILLA_KEEP_ENTRIES: this.options.keepEntries ? '1' : '0', FLOTILLA_SERVICE: this.options.service ?? 'ledger', FLOTILLA_LEDGER_HASHING: this.options.ledgerHashing === false ? '0' : '1' },
+      env: { ...process.env, FLOTILLA_NODE_CONFIG: JSON.stringify(toConfigFile(config)), FLOTILLA_KEEP_ENTRIES: this.options.keepEntries ? '1' : '0', FLOTILLA_SERVICE: this.options.service ?? 'ledger', FLOTILLA_LEDGER_HASHING: this.options.ledgerHashing === false ? '0' : '1', ...(this.control ? { FLOTILLA_CONTROL_URL: this.control.endpoint.url, FLOTILLA_CONTROL_TOKEN: this.control.token } : {}) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     const entry: Child = {
@@ -173,12 +199,17 @@ export class LocalCluster {
     throw new Error(`no leader among ${among.join(', ')} within ${timeoutMs} ms`);
   }
 
-  /** Kills a node process (SIGKILL by default: no cleanup, as a crash) and waits for it to exit. */
-  async kill(id: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  /**
+   * Kills a node process (SIGKILL by default: no cleanup, as a crash) and waits for it to exit;
+   * with `graceMs`, sends SIGKILL if it has not exited by then.
+   */
+  async kill(id: string, signal: NodeJS.Signals = 'SIGKILL', graceMs?: number): Promise<void> {
     const child = this.children.get(id);
     if (!child) return;
     child.process.kill(signal);
+    const timer = graceMs === undefined ? undefined : setTimeout(() => child.process.kill('SIGKILL'), graceMs);
     await child.exited;
+    clearTimeout(timer);
   }
 
   pause(id: string): void {
@@ -191,6 +222,8 @@ export class LocalCluster {
 
   /** Stops every node: gracefully, then by force after a grace period. */
   async stop(): Promise<void> {
+    await this.control?.close();
+    this.control = undefined;
     await Promise.all(
       [...this.children.keys()].map(async (id) => {
         const child = this.children.get(id)!;

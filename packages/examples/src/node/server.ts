@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { DEFAULT_TUNING, RaftNode, type StateMachine } from '@flotilla/core';
-import { FileStorage } from '@flotilla/storage';
-import { WebSocketTransport } from '@flotilla/transport';
+import { FileStorage, type StorageObserver } from '@flotilla/storage';
+import { WebSocketTransport, type TransportLogger } from '@flotilla/transport';
 import { parseHostPort, type NodeConfig } from './config.js';
 import { FaultTransport } from './fault-transport.js';
 
@@ -12,20 +12,29 @@ export interface RunningNode<Result> {
   readonly storage: FileStorage;
 }
 
+/** Observers for logs and metrics (all optional). */
+export interface NodeHooks {
+  readonly storageObserver?: StorageObserver;
+  readonly transportLogger?: TransportLogger;
+  readonly onLinkChange?: (peer: string, connected: boolean) => void;
+}
+
 /** Opens the durable storage, starts the WebSocket transport and the Raft node of one process. */
-export async function startNode<Result>(config: NodeConfig, stateMachine: StateMachine<Result>): Promise<RunningNode<Result>> {
+export async function startNode<Result>(config: NodeConfig, stateMachine: StateMachine<Result>, hooks: NodeHooks = {}): Promise<RunningNode<Result>> {
   await mkdir(config.dataDir, { recursive: true });
   // The storage's queue of not-yet-durable bytes must hold everything Raft can have in flight
   // (uncommitted payload plus record headers, or a follower's inflight window), or a full queue
   // would fail a write and stop the node. Raft's own bounds are the ones that push back.
   const raftBound = Math.max(config.tuning.maxUncommittedBytes ?? DEFAULT_TUNING.maxUncommittedBytes, config.tuning.maxInflightBytes ?? DEFAULT_TUNING.maxInflightBytes);
-  const storage = await FileStorage.open(config.dataDir, { maxPendingBytes: 4 * raftBound });
+  const storage = await FileStorage.open(config.dataDir, { maxPendingBytes: 4 * raftBound, ...(hooks.storageObserver ? { observer: hooks.storageObserver } : {}) });
   const wire = new WebSocketTransport({
     id: config.id,
     clusterId: config.clusterId,
     secret: config.secret,
     listen: parseHostPort('raftAddress', config.raftAddress),
     peers: Object.fromEntries(Object.entries(config.peers).map(([id, address]) => [id, `ws://${address}`])),
+    ...(hooks.transportLogger ? { logger: hooks.transportLogger } : {}),
+    ...(hooks.onLinkChange ? { onLinkChange: hooks.onLinkChange } : {}),
   });
   const transport = new FaultTransport(wire);
   try {
