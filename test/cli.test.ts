@@ -47,6 +47,16 @@ test('flotilla cluster starts a local cluster that the CLI can use, and stops ev
       await new Promise((r) => setTimeout(r, 100));
     }
     assert.match(output, new RegExp(`n1: raft 127\\.0\\.0\\.1:${base}\\s+http http://127\\.0\\.0\\.1:${base + 100}`));
+    // The dashboard URL is printed and serves the page; its control port is the launcher's.
+    assert.match(output, new RegExp(`dashboard: http://127\\.0\\.0\\.1:${base + 100}/`));
+    const page = await fetch(`http://127.0.0.1:${base + 100}/`);
+    assert.match(page.headers.get('content-type') ?? '', /^text\/html/);
+    assert.match(await page.text(), /<title>Flotilla dashboard<\/title>/);
+    const dashboard = (await (await fetch(`http://127.0.0.1:${base + 101}/v1/dashboard`)).json()) as { control: { url: string; token: string } | null };
+    assert.ok(dashboard.control, 'flotilla cluster offers stop/start');
+    const nodes = (await (await fetch(`${dashboard.control.url}/v1/nodes?token=${dashboard.control.token}`)).json()) as { nodes: { id: string; running: boolean }[] };
+    assert.deepEqual(nodes.nodes.map((n) => [n.id, n.running]), [['n1', true], ['n2', true], ['n3', true]]);
+    assert.equal((await fetch(`${dashboard.control.url}/v1/nodes/n1/stop?token=wrong`, { method: 'POST' })).status, 403);
     const endpoints = ['--endpoints', [100, 101, 102].map((o) => `127.0.0.1:${base + o}`).join(',')];
     const put = await flotilla(['put', 'greeting', 'hello', ...endpoints]);
     assert.equal(put.code, 0, put.stderr);

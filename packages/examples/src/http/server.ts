@@ -50,6 +50,9 @@ const STATUS_TEXT: Record<number, string> = {
   409: 'Conflict', 413: 'Payload Too Large', 500: 'Internal Server Error', 503: 'Service Unavailable', 504: 'Gateway Timeout',
 };
 
+/** The query of requests without one (shared: handlers only read it). */
+const NO_QUERY = new URLSearchParams();
+
 export function json(status: number, value: unknown): HttpReply {
   return { status, headers: { 'content-type': 'application/json' }, body: JSON.stringify(value) };
 }
@@ -153,7 +156,8 @@ export class HttpServer {
     // Everything read from `req` must be read now: it is invalid after this callback returns.
     const method = req.getMethod().toUpperCase();
     const path = req.getUrl();
-    const query = new URLSearchParams(req.getQuery() ?? '');
+    const rawQuery = req.getQuery();
+    const query = rawQuery ? new URLSearchParams(rawQuery) : NO_QUERY;
     const headers = new Map<string, string>();
     req.forEach((key, value) => headers.set(key, value));
     let done = false;
@@ -187,7 +191,7 @@ export class HttpServer {
       if (!isLast) return;
       const timer = setTimeout(() => reply(errorReply(504, 'timeout', 'the request did not complete in time; its outcome is unknown')), this.options.deadlineMs);
       Promise.resolve()
-        .then(() => this.handler({ method, path, query, headers, body: Buffer.concat(chunks) }))
+        .then(() => this.handler({ method, path, query, headers, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) }))
         .then(
           (r) => reply(r),
           (error: unknown) => reply(errorReply(500, 'internal', (error as Error)?.message ?? String(error))),

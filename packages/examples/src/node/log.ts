@@ -41,5 +41,5 @@ export function logLinkChange(log: NodeLogger): (peer: string, connected: boolea
 export function logNodeEvents<Result>(log: NodeLogger, node: RaftNode<Result>): void {
   node.on('stateChange', (s) => log.info({ event: 'state', role: s.role, term: s.term, leader: s.leader || null }, `${s.role} in term ${s.term}, leader ${s.leader || 'unknown'}`));
   node.on('leaderChange', (s) => log.debug({ event: 'leader', leader: s.leader || null, term: s.term }, `leader ${s.leader || 'unknown'} in term ${s.term}`));
-  node.on('error', (error) => log.error({ event: 'stopped', err: error }, `stopped: ${error.message}`));
+  node.on('error', (error) => log.error({ event: 'failed', err: error }, `stopped by an error: ${error.message}`));
 }
