@@ -4,16 +4,29 @@ import { simulate } from '../src/sim/index.js';
 
 /**
  * Seeds that once found a bug. Each stays here, named after what it found, and must stay clean.
- * Replay any of them with: pnpm sim -- --seeds 1 --seed-start SEED --nodes NODES --verbose
+ * Replay any of them with: pnpm sim -- --seeds 1 --seed-start SEED --nodes NODES [--snapshots] [--churn] --verbose
  */
-const REGRESSION_SEEDS = [
+const REGRESSION_SEEDS: { seed: number; nodes: number; snapshots?: boolean; churn?: boolean; found: string }[] = [
   { seed: 1, nodes: 3, found: 'a crashed follower stalled forever behind a full inflight window of lost appends' },
   { seed: 3, nodes: 3, found: 'the same stall after a partition (window full, only heartbeats flowing)' },
+  {
+    seed: 32,
+    nodes: 3,
+    snapshots: true,
+    found: 'a follower stuck in snapshot state: a newer snapshot was asked for while the stream of an older one was finishing',
+  },
+  {
+    seed: 10,
+    nodes: 3,
+    snapshots: true,
+    found: 'a snapshot taken locally while the store was still resetting to a received one left the log view stale (the node spun forever)',
+  },
 ];
 
-for (const { seed, nodes, found } of REGRESSION_SEEDS) {
-  test(`simulator regression seed ${seed} (${nodes} nodes): ${found}`, async () => {
-    const result = await simulate(seed, { nodes });
+for (const { seed, nodes, snapshots = false, churn = false, found } of REGRESSION_SEEDS) {
+  const flags = `${snapshots ? ', snapshots' : ''}${churn ? ', churn' : ''}`;
+  test(`simulator regression seed ${seed} (${nodes} nodes${flags}): ${found}`, { timeout: 60_000 }, async () => {
+    const result = await simulate(seed, { nodes, snapshots, churn });
     assert.deepEqual(result.violations, []);
     assert.ok(result.stats.acknowledged > 0, 'the run made progress');
   });

@@ -80,7 +80,15 @@ export function firstStep(current: ConfigState, voters: readonly NodeId[], learn
   const target: ConfigState = { voters: [...voters], learners: [...learners], outgoingVoters: [] };
   validateConfig(target);
   if (sameMembers(current.voters, voters)) return target;
-  return { voters: [...voters], learners: [...learners], outgoingVoters: [...current.voters] };
+  for (const id of learners) {
+    if (current.voters.includes(id)) {
+      // The joint configuration would hold it as an outgoing voter and a learner at once.
+      throw new MembershipError('BAD_MEMBERSHIP', `${id} is a voter: remove it first, then add it back as a learner`);
+    }
+  }
+  const joint: ConfigState = { voters: [...voters], learners: [...learners], outgoingVoters: [...current.voters] };
+  validateConfig(joint);
+  return joint;
 }
 
 /** The configuration that ends a joint one: the incoming voters alone. */

@@ -32,6 +32,11 @@ export class RaftLog {
    * the snapshot replaced, so below the unstable suffix the log is empty.
    */
   private storeStale = false;
+  /** The snapshot index the store is being reset to, while storeStale. */
+  private resettingTo = 0;
+  /** Where the store's log starts over once its reset completes, and that entry's term. */
+  private resetBase = 0;
+  private resetTerm = 0;
 
   constructor(
     private readonly store: LogReader,
@@ -53,12 +58,14 @@ export class RaftLog {
   }
 
   firstIndex(): number {
-    return this.storeStale ? this.snapshotIndex + 1 : this.store.firstIndex();
+    return this.storeStale ? this.resetBase + 1 : this.store.firstIndex();
   }
 
   lastIndex(): number {
     if (this.unstable.length > 0) return this.unstableOffset + this.unstable.length - 1;
-    return this.storeStale ? this.snapshotIndex : this.store.lastIndex();
+    // While the store resets, entries it made durable after the snapshot are still in memory
+    // (stableTo keeps them while stale), so an empty unstable part means nothing past it.
+    return this.storeStale ? this.unstableOffset - 1 : this.store.lastIndex();
   }
 
   /** Index and term of the latest snapshot this log knows of (0/0 if none). */
@@ -86,6 +93,9 @@ export class RaftLog {
     this.snapshotIndex = meta.index;
     this.snapshotTerm = meta.term;
     this.storeStale = true;
+    this.resettingTo = meta.index;
+    this.resetBase = meta.index;
+    this.resetTerm = meta.term;
     this.persisted = meta.index;
     this.committed = meta.index;
     this.applying = meta.index;
@@ -94,7 +104,7 @@ export class RaftLog {
 
   /** The store finished resetting to the snapshot at `index`. */
   storeReset(index: number): void {
-    if (index === this.snapshotIndex) this.storeStale = false;
+    if (this.storeStale && index === this.resettingTo) this.storeStale = false;
   }
 
   lastTerm(): number {
@@ -111,7 +121,7 @@ export class RaftLog {
     }
     if (index === 0) return 0;
     if (index === this.snapshotIndex) return this.snapshotTerm;
-    if (this.storeStale) return undefined;
+    if (this.storeStale) return index === this.resetBase ? this.resetTerm : undefined;
     return this.store.term(index);
   }
 

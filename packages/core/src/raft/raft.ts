@@ -79,6 +79,8 @@ export interface RaftStatus {
   readonly persistedIndex: number;
   readonly config: ConfigState;
   readonly snapshotIndex: number;
+  /** The first index the log still holds (everything below is summed up by a snapshot). */
+  readonly firstIndex: number;
   readonly transferTarget: NodeId;
   readonly progress: ReadonlyArray<{ id: NodeId; match: number; next: number; state: string; inflight: number }>;
 }
@@ -330,6 +332,20 @@ export class Raft {
     this.log.storeReset(index);
   }
 
+  /**
+   * `peer` holds the snapshot at `index` durably. If it is still waiting on a snapshot, probe it
+   * just past that point (its own acknowledgement may have raced ahead of or behind this report).
+   */
+  snapshotSent(peer: NodeId, index: number): void {
+    if (this.role !== 'leader') return;
+    const pr = this.progress.get(peer);
+    if (!pr || pr.state !== 'snapshot') return;
+    const next = Math.max(pr.match + 1, Math.min(index, pr.pendingSnapshot) + 1);
+    pr.becomeProbe();
+    pr.next = next;
+    this.dirtyPeers.add(peer);
+  }
+
   /** Streaming a snapshot to `peer` failed or was abandoned: probe it again (a new snapshot if needed). */
   snapshotFailed(peer: NodeId): void {
     if (this.role !== 'leader') return;
@@ -445,6 +461,7 @@ export class Raft {
       persistedIndex: this.log.persisted,
       config: this.config,
       snapshotIndex: this.log.snapshotPoint().index,
+      firstIndex: this.log.firstIndex(),
       transferTarget: this.transferTarget,
       progress,
     };
@@ -1026,6 +1043,7 @@ export class Raft {
       return;
     }
     const entries = pr.next <= last ? this.log.slice(pr.next, last + 1, this.options.maxAppendBytes) : [];
+    invariant(pr.next > last || entries.length > 0, () => `no entries from ${pr.next} though the log ends at ${last}`);
     let bytes = 0;
     for (const entry of entries) bytes += entry.data.byteLength;
     const commit = this.log.committed;

@@ -276,11 +276,21 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
       now: () => this.scheduler.now(),
       progress: (event: SnapshotProgress) => this.emit('snapshotTransfer', event),
     };
-    this.sender = new SnapshotSender(this.snapshotStore, host, limits, (peer) => {
-      if (this.closed) return;
-      this.raft.snapshotFailed(peer);
-      this.schedule();
-    });
+    this.sender = new SnapshotSender(
+      this.snapshotStore,
+      host,
+      limits,
+      (peer) => {
+        if (this.closed) return;
+        this.raft.snapshotFailed(peer);
+        this.schedule();
+      },
+      (peer, index) => {
+        if (this.closed) return;
+        this.raft.snapshotSent(peer, index);
+        this.schedule();
+      },
+    );
     this.receiver = new SnapshotReceiver(
       this.snapshotStore,
       host,
@@ -722,7 +732,8 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
   }
 
   status(): NodeStatus {
-    return { ...this.raft.status(), appliedIndex: this.applied, closed: this.closed };
+    // Applied and snapshot as the state machine has them (a restore may still be running).
+    return { ...this.raft.status(), appliedIndex: this.applied, snapshotIndex: this.lastSnapshotIndex, closed: this.closed };
   }
 
   /** Stops timers, fails what is pending with ClosedError, closes transport and storage. */
@@ -861,7 +872,7 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
     if (rd.config) this.onConfig(rd.config);
     this.queueMessages(rd.messages);
     if (rd.snapshot) this.installSnapshot(rd.snapshot);
-    for (const request of rd.snapshotRequests) this.sender.start(request.to);
+    for (const request of rd.snapshotRequests) this.sender.start(request.to, request.index);
     if (rd.hardState || rd.entries.length > 0) {
       const last = rd.entries[rd.entries.length - 1];
       const afterPersist = rd.messagesAfterPersist;

@@ -68,14 +68,19 @@ export class SnapshotSender {
     private readonly host: Host,
     private readonly limits: TransferLimits,
     private readonly failed: (peer: NodeId) => void,
+    /** The follower holds the snapshot at `index` durably. */
+    private readonly sent: (peer: NodeId, index: number) => void,
   ) {}
 
   get active(): number {
     return this.streams.size + this.opening.size;
   }
 
-  /** The protocol asked for the latest snapshot to go to `to`. */
-  start(to: NodeId): void {
+  /** The protocol asked for the latest snapshot (at least `index`) to go to `to`. */
+  start(to: NodeId, index: number): void {
+    const existing = this.streams.get(to);
+    // A stream of an older snapshot than the one asked for would leave the follower short.
+    if (existing && existing.reader.meta.index < index) this.finish(existing, undefined);
     if (this.streams.has(to) || this.opening.has(to)) return;
     if (!this.store) {
       this.failed(to);
@@ -122,6 +127,7 @@ export class SnapshotSender {
       stream.acked = Math.max(stream.acked, next);
       if (stream.acked >= size && stream.doneSent && m.nextOffset >= size) {
         this.finish(stream, 'sent');
+        this.sent(stream.to, stream.reader.meta.index);
         return;
       }
     }

@@ -26,7 +26,8 @@ export class SafetyChecker {
     if (this.violations.length < 20) this.violations.push(text);
   }
 
-  onLeader(id: NodeId, term: number, termAt: (index: number) => number | undefined): void {
+  /** `firstIndex`: the leader's log starts there; below it its snapshot holds the committed state. */
+  onLeader(id: NodeId, term: number, termAt: (index: number) => number | undefined, firstIndex = 1): void {
     const existing = this.leaders.get(term);
     if (existing !== undefined && existing !== id) {
       this.violation(`Election Safety: ${existing} and ${id} both led term ${term}`);
@@ -34,6 +35,7 @@ export class SafetyChecker {
     this.leaders.set(term, id);
     // Leader Completeness: every applied (so committed) entry is in the new leader's log.
     for (const [index, entry] of this.applied) {
+      if (index < firstIndex) continue;
       const held = termAt(index);
       if (held !== entry.term) {
         this.violation(`Leader Completeness: ${id} leads term ${term} without committed entry ${index} (term ${entry.term}; it holds ${held})`);

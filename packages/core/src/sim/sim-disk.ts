@@ -1,7 +1,8 @@
 import { ClosedError } from '../errors.js';
 import { MemoryLog } from '../memory/memory-log.js';
+import { MemorySnapshotStore } from '../memory/memory-snapshot-store.js';
 import type { SeededRandom } from '../raft/random.js';
-import type { InitialState, LogStore } from '../storage.js';
+import type { InitialState, LogStore, SnapshotStore } from '../storage.js';
 import { EMPTY_HARD_STATE, type Entry, type HardState, type SnapshotMeta } from '../types.js';
 import type { EventQueue } from './event-queue.js';
 
@@ -10,6 +11,8 @@ export class DiskState {
   readonly log = new MemoryLog();
   hardState: HardState = EMPTY_HARD_STATE;
   snapshot: SnapshotMeta | undefined;
+  /** Committed snapshots survive a crash (the store writes, fsyncs and renames before commit resolves). */
+  readonly snapshots = new MemorySnapshotStore();
   /** Virtual write latency in ms, [min, max). The simulator raises it to model a slow disk. */
   latencyMs: [number, number] = [0.05, 0.3];
   /** Called with each batch made durable, for the Log Matching check. */
@@ -110,5 +113,35 @@ export class SimDisk implements LogStore {
 
   async close(): Promise<void> {
     this.dead = true;
+  }
+
+  /** The node's view of its snapshot store: once the process is dead, nothing it does lands. */
+  snapshotStore(): SnapshotStore {
+    const store = this.state.snapshots;
+    const alive = (): void => {
+      if (this.dead) throw new ClosedError('the disk is gone');
+    };
+    return {
+      latest: () => store.latest(),
+      open: async () => {
+        alive();
+        return store.open();
+      },
+      create: async (meta) => {
+        alive();
+        const writer = await store.create(meta);
+        return {
+          write: async (chunk) => {
+            alive();
+            await writer.write(chunk);
+          },
+          commit: async (checksum) => {
+            alive();
+            await writer.commit(checksum);
+          },
+          abort: () => writer.abort(),
+        };
+      },
+    };
   }
 }

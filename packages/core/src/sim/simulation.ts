@@ -18,9 +18,19 @@ export interface SimulationOptions {
   readonly healthyMs: number;
   /** Keep a trace of the last events, printed with a failure. */
   readonly trace: boolean;
+  /** Nodes snapshot every few dozen entries and compact their logs; followers catch up by snapshot. */
+  readonly snapshots: boolean;
+  /**
+   * Membership churn: spare nodes join as learners, voters are replaced (grow to 7, shrink to 1,
+   * remove the leader) while the other faults go on.
+   */
+  readonly churn: boolean;
 }
 
-export const DEFAULT_SIMULATION: Omit<SimulationOptions, 'seed'> = { nodes: 3, faultMs: 6000, healthyMs: 3000, trace: false };
+export const DEFAULT_SIMULATION: Omit<SimulationOptions, 'seed'> = { nodes: 3, faultMs: 6000, healthyMs: 3000, trace: false, snapshots: false, churn: false };
+
+/** Nodes that start outside the cluster when churn is on (so up to 7 can be voters). */
+const SPARE_NODES = 4;
 
 export interface SimulationResult {
   readonly seed: number;
@@ -36,6 +46,9 @@ export interface SimulationResult {
     pauses: number;
     maxTerm: number;
     committed: number;
+    snapshots: number;
+    restores: number;
+    memberships: number;
   };
 }
 
@@ -49,6 +62,7 @@ const TRACE_LINES = 200;
 
 /** The replicated state of the simulation: a running digest, checked for exactly-once, in-order apply. */
 class SimStateMachine implements StateMachine<number> {
+  restores = 0;
   lastApplied = 0;
   rolling = 0;
   readonly digests = new Map<number, number>();
@@ -72,6 +86,23 @@ class SimStateMachine implements StateMachine<number> {
     }
     return out;
   }
+
+  snapshot(): Uint8Array[] {
+    return [new TextEncoder().encode(JSON.stringify({ lastApplied: this.lastApplied, rolling: this.rolling }))];
+  }
+
+  async restore(chunks: AsyncIterable<Uint8Array>): Promise<void> {
+    let text = '';
+    const decoder = new TextDecoder();
+    for await (const chunk of chunks) text += decoder.decode(chunk, { stream: true });
+    const state = JSON.parse(text + decoder.decode()) as { lastApplied: number; rolling: number };
+    const known = this.checker.applied.get(state.lastApplied);
+    if (state.lastApplied > 0 && !known) this.checker.violation(`${this.id} restored a snapshot at ${state.lastApplied}, an index no node applied`);
+    this.lastApplied = state.lastApplied;
+    this.rolling = state.rolling;
+    this.digests.set(state.lastApplied, state.rolling);
+    this.restores++;
+  }
 }
 
 class SimNode {
@@ -82,6 +113,8 @@ class SimNode {
   private simDisk: SimDisk | undefined;
   private transport: SimTransport | undefined;
   incarnation = 0;
+  /** Snapshot restores of earlier incarnations. */
+  private earlierRestores = 0;
   lastTerm = 0;
   lastCommit = 0;
   lastApplied = 0;
@@ -99,16 +132,32 @@ class SimNode {
 
   async start(sim: Simulation): Promise<void> {
     this.incarnation++;
+    const o = sim.options;
     this.scheduler = new SimScheduler(sim.queue, 1 + (sim.random.next() - 0.5) * 0.02);
     this.simDisk = new SimDisk(this.disk, sim.queue, sim.random);
     this.transport = sim.network.transport(this.id, this.scheduler);
+    if (this.sm) this.earlierRestores += this.sm.restores;
     this.sm = new SimStateMachine(this.id, sim.checker);
     this.lastTerm = 0;
     this.lastCommit = 0;
     this.lastApplied = 0;
+    const spare = !sim.initialVoters.includes(this.id);
+    const snapshotTuning = o.snapshots
+      ? {
+          snapshotStore: this.simDisk.snapshotStore(),
+          snapshotEntries: sim.snapshotEvery,
+          snapshotKeepEntries: sim.snapshotKeep,
+          snapshotChunkBytes: 16,
+          snapshotWindowChunks: 2,
+          snapshotTimeoutMs: 60,
+        }
+      : {};
     const node = await RaftNode.start<number>({
       id: this.id,
-      members: sim.ids,
+      members: spare ? [] : sim.initialVoters,
+      join: spare,
+      ...snapshotTuning,
+      learnerPromotionLag: 5,
       stateMachine: this.sm,
       storage: this.simDisk,
       transport: this.transport,
@@ -124,10 +173,20 @@ class SimNode {
     });
     node.on('stateChange', (state) => {
       sim.log(`${this.id} ${state.role} term ${state.term} leader ${state.leader || '-'}`);
-      if (state.role === 'leader') sim.checker.onLeader(this.id, state.term, (i) => node.termAt(i));
+      if (state.role === 'leader') sim.checker.onLeader(this.id, state.term, (i) => node.termAt(i), node.status().firstIndex);
     });
     node.on('error', (error) => sim.checker.violation(`${this.id} failed: ${error.message}`));
+    node.on('snapshot', (meta) => {
+      sim.countSnapshot();
+      sim.log(`${this.id} snapshot at ${meta.index}`);
+    });
+    node.on('snapshotRestored', (meta) => sim.log(`${this.id} restored snapshot ${meta.index}/${meta.term}`));
+    node.on('membershipChange', (c) => sim.log(`${this.id} config voters ${c.voters.join(',')} outgoing ${c.outgoingVoters.join(',') || '-'} learners ${c.learners.join(',') || '-'}`));
     this.node = node;
+  }
+
+  get restores(): number {
+    return this.earlierRestores + (this.sm?.restores ?? 0);
   }
 
   crash(): void {
@@ -145,26 +204,42 @@ export class Simulation {
   readonly network: SimNetwork;
   readonly checker = new SafetyChecker();
   readonly ids: NodeId[];
+  /** The bootstrap voters; the other ids are spares that join when churn adds them. */
+  readonly initialVoters: NodeId[];
+  readonly snapshotEvery: number;
+  readonly snapshotKeep: number;
   private readonly nodes: SimNode[];
   private readonly traceLines: string[] = [];
   private healthy = false;
   private proposalCounter = 0;
   private maxAckedIndex = 0;
   private readonly healthyProposals = new Map<number, number>();
-  private readonly stats = { events: 0, proposed: 0, acknowledged: 0, reads: 0, crashes: 0, partitions: 0, pauses: 0, maxTerm: 0, committed: 0 };
+  private readonly stats = {
+    events: 0, proposed: 0, acknowledged: 0, reads: 0, crashes: 0, partitions: 0, pauses: 0, maxTerm: 0, committed: 0, snapshots: 0, restores: 0, memberships: 0,
+  };
   private readonly acknowledged: { index: number; term: number; hash: number }[] = [];
 
   constructor(readonly options: SimulationOptions) {
     this.random = new SeededRandom(options.seed);
     this.network = new SimNetwork(this.queue, new SeededRandom(seedFrom('network', options.seed)));
-    this.ids = Array.from({ length: options.nodes }, (_, i) => `n${i + 1}`);
+    const total = options.nodes + (options.churn ? SPARE_NODES : 0);
+    this.ids = Array.from({ length: total }, (_, i) => `n${i + 1}`);
+    this.initialVoters = this.ids.slice(0, options.nodes);
+    const tuning = new SeededRandom(seedFrom('snapshots', options.seed));
+    this.snapshotEvery = tuning.int(10, 80);
+    this.snapshotKeep = tuning.int(0, 10);
     this.nodes = this.ids.map((id) => new SimNode(id));
     for (const node of this.nodes) node.disk.onDurable = (entries, log) => this.checker.onDurable(node.id, entries, log);
   }
 
+  countSnapshot(): void {
+    this.stats.snapshots++;
+  }
+
   log(line: string): void {
     if (!this.options.trace) return;
-    this.traceLines.push(`${this.queue.now.toFixed(3).padStart(10)} ms  ${line}`);
+    const text = `${this.queue.now.toFixed(3).padStart(10)} ms  ${line}`;
+    this.traceLines.push(text);
     if (this.traceLines.length > TRACE_LINES) this.traceLines.shift();
   }
 
@@ -189,6 +264,7 @@ export class Simulation {
     }
     if (this.checker.violations.length === 0) this.checkEnd();
     this.stats.committed = this.checker.maxAppliedIndex;
+    for (const node of this.nodes) this.stats.restores += node.restores;
     return { seed: this.options.seed, violations: this.checker.violations, trace: this.traceLines, stats: this.stats };
   }
 
@@ -205,8 +281,8 @@ export class Simulation {
       if (st.term < sim.lastTerm) this.checker.violation(`${sim.id} term went back ${sim.lastTerm} -> ${st.term}`);
       if (st.commitIndex < sim.lastCommit) this.checker.violation(`${sim.id} commit went back ${sim.lastCommit} -> ${st.commitIndex}`);
       if (st.appliedIndex < sim.lastApplied) this.checker.violation(`${sim.id} applied went back ${sim.lastApplied} -> ${st.appliedIndex}`);
-      if (!(st.appliedIndex <= st.commitIndex && st.commitIndex <= st.lastIndex)) {
-        this.checker.violation(`${sim.id} breaks applied ≤ commit ≤ last: ${st.appliedIndex} ${st.commitIndex} ${st.lastIndex}`);
+      if (!(st.snapshotIndex <= st.appliedIndex && st.appliedIndex <= st.commitIndex && st.commitIndex <= st.lastIndex)) {
+        this.checker.violation(`${sim.id} breaks snapshot ≤ applied ≤ commit ≤ last: ${st.snapshotIndex} ${st.appliedIndex} ${st.commitIndex} ${st.lastIndex}`);
       }
       sim.lastTerm = st.term;
       sim.lastCommit = st.commitIndex;
@@ -235,9 +311,12 @@ export class Simulation {
       this.checker.violation(`liveness: no leader ${this.options.healthyMs} ms after healing`);
       return;
     }
-    // Convergence: every node applied the same commands up to the leader's commit.
+    // Convergence: every member applied the same commands up to the leader's commit.
     const target = leader.node!.status().commitIndex;
+    const config = leader.node!.members();
+    const members = new Set([...config.voters, ...config.learners, ...config.outgoingVoters]);
     for (const sim of this.nodes) {
+      if (!members.has(sim.id)) continue;
       const st = sim.node!.status();
       if (st.appliedIndex < target) {
         const progress = JSON.stringify(leader.node!.status().progress);
@@ -247,6 +326,7 @@ export class Simulation {
     }
     const reference = leader.sm!;
     for (const sim of this.nodes) {
+      if (!members.has(sim.id)) continue;
       const a = sim.sm!.digests.get(reference.lastApplied);
       if (a !== undefined && a !== reference.digests.get(reference.lastApplied)) {
         this.checker.violation(`convergence: ${sim.id} state differs from ${leader.id} at index ${reference.lastApplied}`);
@@ -334,7 +414,11 @@ export class Simulation {
   }
 
   private injectFault(): void {
-    const kind = this.random.int(0, 7);
+    const kind = this.random.int(0, this.options.churn ? 9 : 7);
+    if (kind >= 7) {
+      this.changeMembership();
+      return;
+    }
     const until = this.queue.now + this.random.int(50, 1200);
     switch (kind) {
       case 0: {
@@ -410,6 +494,40 @@ export class Simulation {
         break;
       }
     }
+  }
+
+  /** Asks the leader for a random new configuration: grow, shrink, replace voters, drop a member. */
+  private changeMembership(): void {
+    const leader = this.nodes.find((n) => n.running && n.node!.role === 'leader');
+    if (!leader) return;
+    const node = leader.node!;
+    const shuffled = [...this.ids].sort(() => this.random.next() - 0.5);
+    const size = Math.min(this.ids.length, this.random.pick([1, 3, 3, 5, 5, 7]));
+    const voters = shuffled.slice(0, size);
+    // A voter cannot become a learner in one change (it would be both in the joint configuration).
+    const current = node.members();
+    const others = shuffled.slice(size).filter((id) => !current.voters.includes(id) || current.learners.includes(id));
+    // Sometimes a node leaves the cluster altogether.
+    const learners = this.random.chance(0.3) ? others.slice(1) : others;
+    this.stats.memberships++;
+    const mode = this.random.int(0, 3);
+    let request: Promise<void>;
+    let what: string;
+    if (mode === 0 && others.length > 0 && !node.members().learners.includes(others[0]!) && !node.members().voters.includes(others[0]!)) {
+      what = `add learner ${others[0]} (promote when caught up)`;
+      request = node.addLearner(others[0]!, { promote: true });
+    } else if (mode === 1) {
+      what = `remove ${leader.id} (the leader)`;
+      request = node.removeMember(leader.id);
+    } else {
+      what = `voters ${voters.join(',')} learners ${learners.join(',') || '-'}`;
+      request = node.changeMembership({ voters, learners });
+    }
+    this.log(`membership on ${leader.id}: ${what}`);
+    request.then(
+      () => this.log(`membership done: ${what}`),
+      (error: unknown) => this.log(`membership refused: ${what}: ${(error as Error).message}`),
+    );
   }
 
   private healPartition(): void {
