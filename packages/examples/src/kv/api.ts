@@ -12,6 +12,18 @@ export interface KvApiOptions {
   readonly maxKeyBytes: number;
   /** Deadline of each write and read, in ms. */
   readonly timeoutMs: number;
+  /**
+   * UNSAFE, for tests only (default false): answer linearizable (and lease) reads from this node's
+   * local state without ReadIndex or lease, as `stale` reads. The Jepsen-style suite must report
+   * the stale reads.
+   */
+  readonly unsafeTestLocalReads?: boolean;
+  /**
+   * UNSAFE, for tests only (default false): acknowledge a write as soon as it is proposed (appended
+   * on the leader, or sent to it by a follower), before it commits; the results of cas and delete
+   * are guessed from this node's local state. The Jepsen-style suite must report the lost writes.
+   */
+  readonly unsafeTestEarlyAcks?: boolean;
 }
 
 const CONSISTENCIES = new Set(['linearizable', 'lease', 'stale']);
@@ -22,8 +34,21 @@ const CONSISTENCIES = new Set(['linearizable', 'lease', 'stale']);
  * use ReadIndex (also on followers), leader-only operations are proxied to the leader's HTTP API.
  */
 export function kvApi(node: RaftNode<KvResult>, kv: KvStateMachine, config: NodeConfig, options: KvApiOptions, extra: HttpHandler): HttpHandler {
-  const write = async (command: KvCommand): Promise<{ index: number; term: number; result: KvResult }> =>
-    node.propose(encodeCommand(command), { forward: true, timeoutMs: options.timeoutMs });
+  const write = async (command: KvCommand): Promise<{ index: number; term: number; result: KvResult }> => {
+    const proposed = node.propose(encodeCommand(command), { forward: true, timeoutMs: options.timeoutMs });
+    if (!options.unsafeTestEarlyAcks) return proposed;
+    // UNSAFE test switch: a refusal (no leader, busy) still fails at once, as it rejects before the
+    // next macrotask; anything else is acknowledged before it commits.
+    const early = await Promise.race([proposed.then(() => undefined), new Promise<'proposed'>((resolve) => setImmediate(resolve, 'proposed'))]);
+    if (early !== 'proposed') return proposed;
+    proposed.catch(() => undefined);
+    const current = kv.get(command.key);
+    const result: KvResult =
+      command.op === Op.Delete ? { deleted: current !== undefined }
+      : command.op === Op.Cas ? { ok: command.expect === null ? current === undefined : current !== undefined && Buffer.compare(current, command.expect) === 0 }
+      : {};
+    return { index: 0, term: node.term, result };
+  };
 
   const keyOf = (raw: string): string | HttpReply => {
     let key: string;
@@ -72,7 +97,9 @@ export function kvApi(node: RaftNode<KvResult>, kv: KvStateMachine, config: Node
         case 'GET': {
           const consistency = request.query.get('consistency') ?? 'linearizable';
           if (!CONSISTENCIES.has(consistency)) return errorReply(400, 'bad_request', 'consistency must be linearizable, lease or stale');
-          const value = await node.read(() => kv.get(key), { consistency: consistency as 'linearizable', timeoutMs: options.timeoutMs });
+          // The UNSAFE test switch turns linearizable and lease reads into local (stale) ones.
+          const effective = options.unsafeTestLocalReads ? 'stale' : consistency;
+          const value = await node.read(() => kv.get(key), { consistency: effective as 'linearizable', timeoutMs: options.timeoutMs });
           if (value === undefined) return errorReply(404, 'not_found', `no key ${JSON.stringify(key)}`);
           return { status: 200, headers: { 'content-type': 'application/octet-stream' }, body: value };
         }

@@ -41,7 +41,13 @@ export async function startKvService(config: NodeConfig, options: Partial<KvApiO
   const watch = new StatusWatch(() => statusSnapshot(source));
   const dashboard = dashboardRoutes(source, options.control);
   const timeoutMs = options.timeoutMs ?? config.tuning.proposalTimeoutMs ?? 5000;
-  const api: KvApiOptions = { maxValueBytes: options.maxValueBytes ?? 1024 * 1024, maxKeyBytes: options.maxKeyBytes ?? 1024, timeoutMs };
+  const api: KvApiOptions = {
+    maxValueBytes: options.maxValueBytes ?? 1024 * 1024,
+    maxKeyBytes: options.maxKeyBytes ?? 1024,
+    timeoutMs,
+    unsafeTestLocalReads: options.unsafeTestLocalReads === true,
+    unsafeTestEarlyAcks: options.unsafeTestEarlyAcks === true,
+  };
   const handler = metrics.timeWrites(kvApi(running.node, kv, config, api, (request) => {
     if (request.path === '/metrics' && request.method === 'GET') {
       const extra = { flotilla_kv_keys: ['Keys in the store.', kv.size], flotilla_dashboard_watchers: ['WebSocket clients of /v1/watch.', watch.clients] } as const;

@@ -22,7 +22,13 @@ const send = (message: object): void => {
 const config = parseNodeConfig(JSON.parse(process.env['FLOTILLA_NODE_CONFIG'] ?? 'null'));
 const ledger = new Ledger(process.env['FLOTILLA_KEEP_ENTRIES'] === '1', process.env['FLOTILLA_LEDGER_HASHING'] !== '0');
 // FLOTILLA_SERVICE=kv runs the KV service (its HTTP API on httpAddress); otherwise the test ledger.
-const kvService = process.env['FLOTILLA_SERVICE'] === 'kv' ? await startKvService(config, { logFd: 2, ...controlEndpoint() }) : undefined;
+// FLOTILLA_KV_UNSAFE_TEST lists UNSAFE test switches of the KV service (local-reads, early-acks).
+const unsafe = new Set((process.env['FLOTILLA_KV_UNSAFE_TEST'] ?? '').split(',').filter((s) => s !== ''));
+for (const name of unsafe) if (name !== 'local-reads' && name !== 'early-acks') throw new Error(`unknown unsafe test switch ${name}`);
+if (unsafe.size > 0) console.error(`${config.id}: UNSAFE test switches on: ${[...unsafe].join(', ')} (this node is not linearizable)`);
+const kvService = process.env['FLOTILLA_SERVICE'] === 'kv'
+  ? await startKvService(config, { unsafeTestLocalReads: unsafe.has('local-reads'), unsafeTestEarlyAcks: unsafe.has('early-acks'), logFd: 2, ...controlEndpoint() })
+  : undefined;
 const { node, transport, wire } = (kvService?.running ?? (await startNode(config, ledger))) as RunningNode<unknown>;
 node.on('stateChange', (state) => send({ event: 'state', id: config.id, ...state }));
 node.on('error', (error) => send({ event: 'error', id: config.id, message: error.message }));
@@ -120,9 +126,12 @@ async function handle(request: Request): Promise<object> {
       return ledger.digest();
     case 'entries':
       return { entries: ledger.entries };
-    case 'block':
-      transport.block(request['peers'] as string[]);
+    case 'block': {
+      const direction = request['direction'] ?? 'both';
+      if (direction !== 'both' && direction !== 'outbound' && direction !== 'inbound') throw new FlotillaError('BAD_REQUEST', `bad direction ${String(direction)}`);
+      transport.block(request['peers'] as string[], direction);
       return {};
+    }
     case 'heal':
       transport.heal();
       return {};

@@ -32,6 +32,8 @@ export interface LocalClusterOptions {
   readonly control?: boolean;
   /** Each node's log level (default warn); nodes log JSON lines to stderr. */
   readonly logLevel?: LogLevel;
+  /** UNSAFE test switches of the KV service, off by default (see KvApiOptions): for the fault tests only. */
+  readonly kvUnsafeTestSwitches?: { readonly localReads?: boolean; readonly earlyAcks?: boolean };
 }
 
 export type Reply = Record<string, unknown> & { ok: boolean };
@@ -126,7 +128,15 @@ export class LocalCluster {
     const execArgv = [...(CHILD.endsWith('.ts') ? ['--import', 'tsx', '--conditions=flotilla-source'] : []), ...(this.options.nodeArgs ?? [])];
     const child = fork(CHILD, [], {
       execArgv,
-      env: { ...process.env, FLOTILLA_NODE_CONFIG: JSON.stringify(toConfigFile(config)), FLOTILLA_KEEP_ENTRIES: this.options.keepEntries ? '1' : '0', FLOTILLA_SERVICE: this.options.service ?? 'ledger', FLOTILLA_LEDGER_HASHING: this.options.ledgerHashing === false ? '0' : '1', ...(this.control ? { FLOTILLA_CONTROL_URL: this.control.endpoint.url, FLOTILLA_CONTROL_TOKEN: this.control.token } : {}) },
+      env: {
+        ...process.env,
+        FLOTILLA_NODE_CONFIG: JSON.stringify(toConfigFile(config)),
+        FLOTILLA_KEEP_ENTRIES: this.options.keepEntries ? '1' : '0',
+        FLOTILLA_SERVICE: this.options.service ?? 'ledger',
+        FLOTILLA_LEDGER_HASHING: this.options.ledgerHashing === false ? '0' : '1',
+        ...(this.control ? { FLOTILLA_CONTROL_URL: this.control.endpoint.url, FLOTILLA_CONTROL_TOKEN: this.control.token } : {}),
+        FLOTILLA_KV_UNSAFE_TEST: [this.options.kvUnsafeTestSwitches?.localReads ? 'local-reads' : '', this.options.kvUnsafeTestSwitches?.earlyAcks ? 'early-acks' : ''].filter((s) => s).join(','),
+      },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     const entry: Child = {
