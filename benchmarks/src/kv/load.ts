@@ -1,8 +1,8 @@
-import { Agent, request } from 'node:http';
 import { LatencyHistogram } from '@flotilla/examples';
+import { Http1Connection } from './http1.js';
 
 /** One HTTP request of the workload: client `client`'s `n`-th. */
-export type RequestFor = (client: number, n: number) => { readonly method: string; readonly path: string; readonly body: Buffer; readonly headers?: Record<string, string> };
+export type RequestFor = (client: number, n: number) => { readonly method: string; readonly path: string; readonly body: Buffer; /** Extra header lines, each ending in \r\n. */ readonly headers?: string };
 
 export interface LoadOptions {
   readonly host: string;
@@ -27,12 +27,11 @@ export interface LoadResult {
 }
 
 /**
- * A closed loop of `concurrency` HTTP/1.1 clients, each with its own keep-alive connection (a
- * node:http Agent with one socket per client), each sending its next request when the previous
- * answer has arrived. Counts and times only answers 200 that arrive in the measured window.
+ * A closed loop of `concurrency` HTTP/1.1 clients, each with its own keep-alive connection, each
+ * sending its next request when the previous answer has arrived. Counts and times only answers 200
+ * that arrive in the measured window; a connection that fails is opened again.
  */
 export async function closedLoop(options: LoadOptions): Promise<LoadResult> {
-  const agent = new Agent({ keepAlive: true, maxSockets: options.concurrency, maxFreeSockets: options.concurrency, scheduling: 'fifo' });
   const histogram = new LatencyHistogram();
   const timeoutMs = options.timeoutMs ?? 10_000;
   let measuring = false;
@@ -44,44 +43,33 @@ export async function closedLoop(options: LoadOptions): Promise<LoadResult> {
     if (measuring) errors++;
     firstError ??= message;
   };
-  const once = (client: number, n: number): Promise<void> =>
-    new Promise((resolve) => {
+  const connections: Http1Connection[] = [];
+  const clients = Array.from({ length: options.concurrency }, async (_, client) => {
+    const connection = new Http1Connection(options.host, options.port);
+    connections.push(connection);
+    for (let n = 0; running; n++) {
       const { method, path, body, headers } = options.requestFor(client, n);
       const started = performance.now();
-      const req = request(
-        { host: options.host, port: options.port, method, path, agent, headers: { 'content-length': String(body.byteLength), ...headers }, timeout: timeoutMs },
-        (res) => {
-          let text = '';
-          res.setEncoding('utf8');
-          res.on('data', (chunk: string) => {
-            if (text.length < 512) text += chunk;
-          });
-          res.on('end', () => {
-            if (res.statusCode === 200) {
-              if (measuring) {
-                histogram.record((performance.now() - started) * 1000);
-                completed++;
-              }
-            } else {
-              fail(`HTTP ${res.statusCode}: ${text.slice(0, 200)}`);
-            }
-            resolve();
-          });
-          res.on('error', (error) => {
-            fail(error.message);
-            resolve();
-          });
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-      req.on('error', (error) => {
-        fail(error.message);
-        setTimeout(resolve, 1);
-      });
-      req.end(body);
-    });
-  const clients = Array.from({ length: options.concurrency }, async (_, client) => {
-    for (let n = 0; running; n++) await once(client, n);
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)));
+        const response = await Promise.race([connection.request(method, path, body, headers), deadline]);
+        if (response.status === 200) {
+          if (measuring) {
+            histogram.record((performance.now() - started) * 1000);
+            completed++;
+          }
+        } else {
+          fail(`HTTP ${response.status}: ${response.body.slice(0, 200)}`);
+        }
+      } catch (error) {
+        fail((error as Error).message);
+        connection.close();
+        await new Promise((r) => setTimeout(r, 10));
+      } finally {
+        clearTimeout(timer);
+      }
+    }
   });
   await new Promise((r) => setTimeout(r, options.warmupMs));
   measuring = true;
@@ -91,7 +79,7 @@ export async function closedLoop(options: LoadOptions): Promise<LoadResult> {
   const elapsedMs = performance.now() - start;
   running = false;
   await Promise.all(clients);
-  agent.destroy();
+  for (const connection of connections) connection.close();
   return {
     concurrency: options.concurrency,
     completed,

@@ -69,7 +69,7 @@ async function benchEtcd(dir: string): Promise<LoadResult[]> {
         method: 'POST',
         path: '/v3/kv/put',
         body: Buffer.from(`{"key":"${Buffer.from(keyOf(c, client, n)).toString('base64')}","value":"${valueB64}"}`),
-        headers: { 'content-type': 'application/json' },
+        headers: 'Content-Type: application/json\r\n',
       });
       const result = await closedLoop({ host: '127.0.0.1', port: leader.clientPort, concurrency: c, warmupMs, durationMs, requestFor });
       console.log(`  etcd     C=${c}: ${formatRate(result.putsPerSec)}, p50 ${result.p50Us} µs, p99 ${result.p99Us} µs${result.errors ? `, ${result.errors} errors (${result.firstError})` : ''}`);
@@ -83,7 +83,7 @@ async function benchEtcd(dir: string): Promise<LoadResult[]> {
 
 const ratio = (a: number, b: number): string => (b > 0 ? `${(a / b).toFixed(2)}×` : '–');
 
-console.log(`KV benchmark${quick ? ' (quick)' : ''}: node ${process.version}, ${cpus().length} cores; 3 nodes on 127.0.0.1, ${VALUE_BYTES}-byte values, distinct keys, C closed-loop HTTP clients (keep-alive) to the leader, ${warmupMs / 1000} s warm-up + ${seconds} s per level`);
+console.log(`KV benchmark${quick ? ' (quick)' : ''}: node ${process.version}, ${cpus().length} cores; 3 nodes on 127.0.0.1, ${VALUE_BYTES}-byte values, distinct keys, C closed-loop HTTP/1.1 clients (one keep-alive connection each) to the leader, ${warmupMs / 1000} s warm-up + ${seconds} s per level`);
 const dir = await mkdtemp(join(tmpdir(), 'flotilla-bench-kv-'));
 let stopping = false;
 const cleanup = async (): Promise<void> => {

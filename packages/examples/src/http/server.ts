@@ -160,43 +160,79 @@ export class HttpServer {
     const query = rawQuery ? new URLSearchParams(rawQuery) : NO_QUERY;
     const headers = new Map<string, string>();
     req.forEach((key, value) => headers.set(key, value));
-    let done = false;
-    const reply = (r: HttpReply): void => {
-      if (done) return;
-      done = true;
-      res.cork(() => {
-        res.writeStatus(`${r.status} ${STATUS_TEXT[r.status] ?? 'Status'}`);
-        for (const [key, value] of Object.entries(r.headers ?? {})) res.writeHeader(key, value);
-        res.end(r.body ?? '');
-      });
-    };
-    res.onAborted(() => {
-      done = true;
-    });
+    const exchange = new Exchange(res, this.handler, this.options, method, path, query, headers);
+    res.onAborted(() => exchange.abort());
     const declared = Number(headers.get('content-length') ?? 0);
     if (declared > this.options.maxBodyBytes) {
-      reply(errorReply(413, 'too_large', `the body exceeds ${this.options.maxBodyBytes} bytes`));
+      exchange.reply(errorReply(413, 'too_large', `the body exceeds ${this.options.maxBodyBytes} bytes`));
       return;
     }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    res.onData((chunk, isLast) => {
-      if (done) return;
-      size += chunk.byteLength;
-      if (size > this.options.maxBodyBytes) {
-        reply(errorReply(413, 'too_large', `the body exceeds ${this.options.maxBodyBytes} bytes`));
-        return;
-      }
-      chunks.push(Buffer.from(chunk.slice(0)));
-      if (!isLast) return;
-      const timer = setTimeout(() => reply(errorReply(504, 'timeout', 'the request did not complete in time; its outcome is unknown')), this.options.deadlineMs);
-      Promise.resolve()
-        .then(() => this.handler({ method, path, query, headers, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) }))
-        .then(
-          (r) => reply(r),
-          (error: unknown) => reply(errorReply(500, 'internal', (error as Error)?.message ?? String(error))),
-        )
-        .finally(() => clearTimeout(timer));
+    res.onData((chunk, isLast) => exchange.data(chunk, isLast));
+  }
+}
+
+/**
+ * One request in flight: its body as it arrives, its deadline, and its one reply. A class rather
+ * than closures: this runs for every request.
+ */
+class Exchange {
+  private done = false;
+  private chunks: Buffer[] = [];
+  private size = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly res: UwsHttpResponse,
+    private readonly handler: HttpHandler,
+    private readonly options: HttpServerOptions,
+    private readonly method: string,
+    private readonly path: string,
+    private readonly query: URLSearchParams,
+    private readonly headers: ReadonlyMap<string, string>,
+  ) {}
+
+  abort(): void {
+    this.done = true;
+    clearTimeout(this.timer);
+  }
+
+  data(chunk: ArrayBuffer, isLast: boolean): void {
+    if (this.done) return;
+    this.size += chunk.byteLength;
+    if (this.size > this.options.maxBodyBytes) {
+      this.reply(errorReply(413, 'too_large', `the body exceeds ${this.options.maxBodyBytes} bytes`));
+      return;
+    }
+    // uWS's ArrayBuffer is only valid during this callback: copy it.
+    this.chunks.push(Buffer.from(chunk.slice(0)));
+    if (!isLast) return;
+    this.timer = setTimeout(() => this.reply(errorReply(504, 'timeout', 'the request did not complete in time; its outcome is unknown')), this.options.deadlineMs);
+    const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+    this.chunks = [];
+    let pending: Promise<HttpReply> | HttpReply;
+    try {
+      pending = this.handler({ method: this.method, path: this.path, query: this.query, headers: this.headers, body });
+    } catch (error) {
+      this.fail(error);
+      return;
+    }
+    if (pending instanceof Promise) pending.then((r) => this.reply(r), (error: unknown) => this.fail(error));
+    else this.reply(pending);
+  }
+
+  private fail(error: unknown): void {
+    this.reply(errorReply(500, 'internal', (error as Error)?.message ?? String(error)));
+  }
+
+  reply(r: HttpReply): void {
+    clearTimeout(this.timer);
+    if (this.done) return;
+    this.done = true;
+    const res = this.res;
+    res.cork(() => {
+      res.writeStatus(`${r.status} ${STATUS_TEXT[r.status] ?? 'Status'}`);
+      if (r.headers) for (const key in r.headers) res.writeHeader(key, r.headers[key]!);
+      res.end(r.body ?? '');
     });
   }
 }

@@ -14,63 +14,76 @@ function nullableSize(value: Uint8Array | null): number {
   return value === null ? 1 : 5 + value.byteLength;
 }
 
+function writeBytes(out: Buffer, at: number, bytes: Uint8Array): number {
+  out.writeUInt32LE(bytes.byteLength, at);
+  out.set(bytes, at + 4);
+  return at + 4 + bytes.byteLength;
+}
+
+function writeNullable(out: Buffer, at: number, bytes: Uint8Array | null): number {
+  out[at] = bytes === null ? 0 : 1;
+  return bytes === null ? at + 1 : writeBytes(out, at + 1, bytes);
+}
+
 export function encodeCommand(command: KvCommand): Buffer {
-  const key = Buffer.from(command.key, 'utf8');
-  let size = 5 + key.byteLength;
+  const keyBytes = Buffer.byteLength(command.key, 'utf8');
+  let size = 5 + keyBytes;
   if (command.op === Op.Put) size += 4 + command.value.byteLength;
   if (command.op === Op.Cas) size += nullableSize(command.expect) + nullableSize(command.value);
   const out = Buffer.allocUnsafe(size);
   out[0] = command.op;
-  out.writeUInt32LE(key.byteLength, 1);
-  key.copy(out, 5);
-  let at = 5 + key.byteLength;
-  const writeBytes = (bytes: Uint8Array): void => {
-    out.writeUInt32LE(bytes.byteLength, at);
-    out.set(bytes, at + 4);
-    at += 4 + bytes.byteLength;
-  };
-  const writeNullable = (bytes: Uint8Array | null): void => {
-    out[at++] = bytes === null ? 0 : 1;
-    if (bytes !== null) writeBytes(bytes);
-  };
-  if (command.op === Op.Put) writeBytes(command.value);
+  out.writeUInt32LE(keyBytes, 1);
+  out.write(command.key, 5, 'utf8');
+  let at = 5 + keyBytes;
+  if (command.op === Op.Put) writeBytes(out, at, command.value);
   if (command.op === Op.Cas) {
-    writeNullable(command.expect);
-    writeNullable(command.value);
+    at = writeNullable(out, at, command.expect);
+    writeNullable(out, at, command.value);
   }
   return out;
 }
 
-export function decodeCommand(data: Uint8Array): KvCommand {
-  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  let at = 0;
-  const need = (n: number): void => {
-    if (at + n > buf.byteLength) throw new RangeError(`truncated command (needs ${at + n} bytes, has ${buf.byteLength})`);
-  };
-  const readBytes = (): Uint8Array => {
-    need(4);
-    const length = buf.readUInt32LE(at);
-    at += 4;
-    need(length);
-    const bytes = buf.subarray(at, at + length);
-    at += length;
+/** Reads a command's fields in order, checking every length (no closures: this runs per entry). */
+class Reader {
+  at = 0;
+  constructor(readonly buf: Buffer) {}
+
+  need(n: number): void {
+    if (this.at + n > this.buf.byteLength) throw new RangeError(`truncated command (needs ${this.at + n} bytes, has ${this.buf.byteLength})`);
+  }
+
+  byte(): number {
+    this.need(1);
+    return this.buf[this.at++]!;
+  }
+
+  bytes(): Buffer {
+    this.need(4);
+    const length = this.buf.readUInt32LE(this.at);
+    this.at += 4;
+    this.need(length);
+    const bytes = this.buf.subarray(this.at, this.at + length);
+    this.at += length;
     return bytes;
-  };
-  const readNullable = (): Uint8Array | null => {
-    need(1);
-    const present = buf[at++];
+  }
+
+  nullable(): Buffer | null {
+    const present = this.byte();
     if (present === 0) return null;
     if (present !== 1) throw new RangeError(`bad presence flag ${present}`);
-    return readBytes();
-  };
-  need(1);
-  const op = buf[at++];
-  const key = Buffer.from(readBytes()).toString('utf8');
+    return this.bytes();
+  }
+}
+
+export function decodeCommand(data: Uint8Array): KvCommand {
+  const r = new Reader(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+  const op = r.byte();
+  const key = r.bytes().toString('utf8');
   let command: KvCommand;
-  if (op === Op.Put) command = { op, key, value: readBytes() };
+  if (op === Op.Put) command = { op, key, value: r.bytes() };
   else if (op === Op.Delete) command = { op, key };
-  else if (op === Op.Cas) command = { op, key, expect: readNullable(), value: readNullable() };
+  else if (op === Op.Cas) command = { op, key, expect: r.nullable(), value: r.nullable() };
   else throw new RangeError(`unknown op ${op}`);
-  if (at !== buf.byteLength) throw new RangeError(`${buf.byteLength - at} trailing bytes`);
+  if (r.at !== r.buf.byteLength) throw new RangeError(`${r.buf.byteLength - r.at} trailing bytes`);
   return command;
 }

@@ -12,7 +12,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
   /** Running digest of everything applied (index and command): nodes agree iff digests agree. */
   private rolling = Buffer.alloc(32);
   /** Recent (index → digest), so nodes can be compared at a common index. Bounded. */
-  private readonly history = new Map<number, string>();
+  private readonly history = new Map<number, Buffer>();
   private static readonly HISTORY = 100_000;
 
   apply(commands: readonly Command[]): KvResult[] {
@@ -20,9 +20,9 @@ export class KvStateMachine implements StateMachine<KvResult> {
     for (let i = 0; i < commands.length; i++) {
       const { index, data } = commands[i]!;
       results[i] = this.applyOne(data);
-      this.rolling = createHash('sha256').update(this.rolling).update(String(index)).update(data).digest();
+      this.rolling = createHash('sha256').update(this.rolling).update(String(index), 'latin1').update(data).digest();
       this.appliedIndex = index;
-      this.history.set(index, this.rolling.toString('hex'));
+      this.history.set(index, this.rolling);
       if (this.history.size > KvStateMachine.HISTORY) this.history.delete(this.history.keys().next().value!);
     }
     return results;
@@ -62,7 +62,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
 
   /** The digest after applying `index`, if still remembered. */
   digestAt(index: number): string | undefined {
-    return index === 0 ? Buffer.alloc(32).toString('hex') : this.history.get(index);
+    return index === 0 ? Buffer.alloc(32).toString('hex') : this.history.get(index)?.toString('hex');
   }
 
   digest(): { appliedIndex: number; digest: string; keys: number } {
