@@ -56,3 +56,17 @@ test(`pnpm bench:kv runs the KV service${ETCD ? ' and etcd' : ''} under closed-l
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test("the load generator's HTTP/1.1 response parser: lengths, chunks, partial input", async () => {
+  const { parseResponse } = await import('../benchmarks/src/kv/http1.js');
+  const ok = Buffer.from('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n{"a":1}HTTP/1.1');
+  assert.deepEqual(parseResponse(ok), { status: 200, body: '{"a":1}', end: ok.indexOf('HTTP/1.1', 5) });
+  assert.equal(parseResponse(ok.subarray(0, 40)), undefined);
+  assert.equal(parseResponse(ok.subarray(0, ok.indexOf('{') + 3)), undefined);
+  const chunked = Buffer.from('HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nbusy\r\n3\r\n!!!\r\n0\r\n\r\n');
+  assert.deepEqual(parseResponse(chunked), { status: 503, body: 'busy!!!', end: chunked.byteLength });
+  assert.equal(parseResponse(chunked.subarray(0, chunked.byteLength - 2)), undefined);
+  assert.deepEqual(parseResponse(Buffer.from('HTTP/1.1 204 No Content\r\n\r\n')), { status: 204, body: '', end: 27 });
+  assert.equal(parseResponse(Buffer.from('SMTP ready\r\n\r\n')), 'bad');
+  assert.equal(parseResponse(Buffer.from('HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nbody')), 'bad');
+});
