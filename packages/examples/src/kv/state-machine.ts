@@ -2,12 +2,20 @@ import { createHash } from 'node:crypto';
 import type { Command, StateMachine } from '@flotilla/core';
 import { decodeCommand, Op } from './commands.js';
 
+function bytesToString(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+}
+
 /** What applying a KV command returned. */
 export type KvResult = { readonly deleted?: boolean; readonly ok?: boolean; readonly error?: string };
 
-/** The replicated map. Values are stored as the bytes that were written. */
+/**
+ * The replicated map. Values are kept as latin1 strings of the bytes that were written: one byte
+ * per character, exactly the bytes, and much smaller and cheaper for the garbage collector than a
+ * typed array (and its backing store) per value.
+ */
 export class KvStateMachine implements StateMachine<KvResult> {
-  private readonly data = new Map<string, Uint8Array>();
+  private readonly data = new Map<string, string>();
   appliedIndex = 0;
   /** Running digest of everything applied (index and command): nodes agree iff digests agree. */
   private rolling = Buffer.alloc(32);
@@ -37,23 +45,24 @@ export class KvStateMachine implements StateMachine<KvResult> {
     }
     switch (command.op) {
       case Op.Put:
-        this.data.set(command.key, Uint8Array.from(command.value));
+        this.data.set(command.key, bytesToString(command.value));
         return {};
       case Op.Delete:
         return { deleted: this.data.delete(command.key) };
       case Op.Cas: {
         const current = this.data.get(command.key);
-        const matches = command.expect === null ? current === undefined : current !== undefined && Buffer.compare(current, command.expect) === 0;
+        const matches = command.expect === null ? current === undefined : current === bytesToString(command.expect);
         if (!matches) return { ok: false };
         if (command.value === null) this.data.delete(command.key);
-        else this.data.set(command.key, Uint8Array.from(command.value));
+        else this.data.set(command.key, bytesToString(command.value));
         return { ok: true };
       }
     }
   }
 
   get(key: string): Uint8Array | undefined {
-    return this.data.get(key);
+    const value = this.data.get(key);
+    return value === undefined ? undefined : Buffer.from(value, 'latin1');
   }
 
   get size(): number {
