@@ -698,7 +698,8 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
       (done) => {
         this.snapshotting = undefined;
         for (const w of waiting) w.resolve(done);
-        if (this.snapshotWanted.length > 0 && !this.applyBusy) this.maybeSnapshot();
+        // Applies went on meanwhile: another snapshot may be due already.
+        if (!this.applyBusy) this.maybeSnapshot();
       },
       (error: unknown) => {
         this.snapshotting = undefined;
