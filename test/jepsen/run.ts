@@ -84,6 +84,8 @@ export interface JepsenReport {
   readonly history: readonly (RegisterOp | ListOp)[];
   /** The relative-time origin of the history (monotonic ms). */
   readonly origin: number;
+  /** With fastFollowerClocks: the node with the slow clock (the first leader, brought back after each fault). */
+  readonly homeLeader?: string;
 }
 
 const withoutLog = ({ log: _log, ...rest }: JepsenOptions): Omit<JepsenOptions, 'log'> => rest;
@@ -262,6 +264,7 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenReport> {
       valid,
       history,
       origin,
+      ...(homeLeader ? { homeLeader } : {}),
     };
   } finally {
     for (const http of [control, ...https]) http.close();
