@@ -13,7 +13,8 @@ const USAGE = `usage: flotilla <command> [options]
 
   start --config FILE [--id ID --cluster-id C --secret S --raft-address H:P --http-address H:P
         --peer ID=H:P[,H:P] ... --data-dir D --election-timeout-ms N --heartbeat-interval-ms N
-        --rpc-timeout-ms N --proposal-timeout-ms N --log-level error|warn|info|debug]
+        --rpc-timeout-ms N --proposal-timeout-ms N --snapshot-entries N --log-level error|warn|info|debug
+        --join]
                                   start one KV node (every config key is also a flag); logs
                                   JSON lines to stdout; its dashboard is at http://HTTP-ADDRESS/
   cluster --nodes N [--base-port P] [--data-dir D] [--log-level L]
@@ -24,25 +25,33 @@ const USAGE = `usage: flotilla <command> [options]
   put KEY VALUE | get KEY [--consistency linearizable|lease|stale] | del KEY
   transfer ID                     move leadership to ID
   verify                          check that every node applied the same commands
-  join | leave                    membership changes (not available yet)
+  join --id ID --raft-address H:P --http-address H:P [--voter] [--node URL]
+                                  add a member: records its addresses and adds it as a learner
+                                  (--voter: promoted to voter once caught up). Start the new
+                                  node itself with 'flotilla start --config FILE --join'
+  leave --id ID [--node URL]      remove a member (then stop its process)
 
-  Commands that talk to a cluster use --endpoints http://H:P,... (default: $FLOTILLA_ENDPOINTS,
-  or the HTTP ports of 'flotilla cluster' with the default base port).`;
+  Commands that talk to a cluster use --endpoints http://H:P,... or --node URL (default:
+  $FLOTILLA_ENDPOINTS, or the HTTP ports of 'flotilla cluster' with the default base port).
+  Snapshots: --snapshot-entries N, --snapshot-bytes N, --snapshot-keep-entries N (config keys
+  snapshotEntries, snapshotBytes, snapshotKeepEntries).`;
 
 const DEFAULT_BASE_PORT = 7001;
+/** Flags that take no value. */
+const BOOLEAN_FLAGS = new Set(['join', 'voter']);
 
 function endpoints(args: ParsedArgs): string[] {
-  const raw = single(args, 'endpoints') ?? process.env['FLOTILLA_ENDPOINTS'];
+  const raw = single(args, 'node') ?? single(args, 'endpoints') ?? process.env['FLOTILLA_ENDPOINTS'];
   if (raw) return raw.split(',').map((e) => (e.startsWith('http') ? e : `http://${e}`).replace(/\/+$/, ''));
   return [0, 1, 2].map((i) => `http://127.0.0.1:${DEFAULT_BASE_PORT + 100 + i}`);
 }
 
 /** Sends a request to the first endpoint that answers; the KV API forwards to the leader itself. */
-async function call(args: ParsedArgs, method: string, path: string, body?: string | Buffer): Promise<Response> {
+async function call(args: ParsedArgs, method: string, path: string, body?: string | Buffer, timeoutMs = 10_000): Promise<Response> {
   const errors: string[] = [];
   for (const endpoint of endpoints(args)) {
     try {
-      return await fetch(`${endpoint}${path}`, { method, ...(body === undefined ? {} : { body }), signal: AbortSignal.timeout(10_000) });
+      return await fetch(`${endpoint}${path}`, { method, ...(body === undefined ? {} : { body }), signal: AbortSignal.timeout(timeoutMs) });
     } catch (error) {
       errors.push(`${endpoint}: ${(error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message}`);
     }
@@ -147,7 +156,7 @@ async function verifyCommand(args: ParsedArgs): Promise<number> {
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  const args = parseArgs(rest);
+  const args = parseArgs(rest, BOOLEAN_FLAGS);
   switch (command) {
     case 'start':
       return startCommand(args);
@@ -194,10 +203,23 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'verify':
       return verifyCommand(args);
-    case 'join':
-    case 'leave':
-      console.error(`flotilla ${command}: membership changes are not available yet (the protocol core does not support them)`);
-      return 1;
+    case 'join': {
+      const id = single(args, 'id');
+      const raftAddress = single(args, 'raft-address');
+      const httpAddress = single(args, 'http-address');
+      if (!id) throw new ConfigError('id', 'join needs --id ID');
+      if (!raftAddress) throw new ConfigError('raft-address', 'join needs --raft-address host:port (where the new node listens for its peers)');
+      if (!httpAddress) throw new ConfigError('http-address', 'join needs --http-address host:port (the new node\'s HTTP API)');
+      const voter = single(args, 'voter') ?? 'false';
+      if (voter !== 'true' && voter !== 'false') throw new ConfigError('voter', `must be true or false, got ${voter}`);
+      const body = JSON.stringify({ id, raftAddress, httpAddress, voter: voter === 'true' });
+      return printJson(await call(args, 'POST', '/v1/members', body, 30_000));
+    }
+    case 'leave': {
+      const id = single(args, 'id') ?? args.positional[0];
+      if (!id) throw new ConfigError('id', 'leave needs --id ID');
+      return printJson(await call(args, 'DELETE', `/v1/members/${encodeURIComponent(id)}`, undefined, 30_000));
+    }
     case undefined:
     case 'help':
     case '--help':

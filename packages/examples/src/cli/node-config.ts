@@ -4,7 +4,7 @@ import { parseNodeConfig, type NodeConfig } from '../node/config.js';
 import { camel, type ParsedArgs } from './args.js';
 
 const NUMERIC = new Set(Object.entries(DEFAULT_TUNING).filter(([, v]) => typeof v === 'number').map(([k]) => k));
-const BOOLEAN = new Set([...Object.entries(DEFAULT_TUNING).filter(([, v]) => typeof v === 'boolean').map(([k]) => k), 'forwardProposals']);
+const BOOLEAN = new Set([...Object.entries(DEFAULT_TUNING).filter(([, v]) => typeof v === 'boolean').map(([k]) => k), 'forwardProposals', 'join']);
 
 /**
  * The config of `flotilla start`: a JSON file (--config) and flags, flags winning. Every key of

@@ -4,6 +4,7 @@ import { replyForError } from '../http/errors.js';
 import { errorReply, json, type HttpHandler, type HttpReply, type HttpRequest } from '../http/server.js';
 import { encodeCommand, Op, type KvCommand } from './commands.js';
 import type { KvResult, KvStateMachine } from './state-machine.js';
+import { addressesOf, handleMembers, memberList } from './members.js';
 
 export interface KvApiOptions {
   /** Largest value in bytes (default 1 MiB). */
@@ -114,7 +115,7 @@ export function kvApi(node: RaftNode<KvResult>, kv: KvStateMachine, config: Node
   /** Leader-only requests on a follower go to the leader's HTTP API. */
   const proxyToLeader = async (request: HttpRequest): Promise<HttpReply> => {
     const leader = node.leaderId;
-    const address = leader ? config.peerHttp[leader] : undefined;
+    const address = leader ? (addressesOf(kv, config, leader).httpAddress ?? undefined) : undefined;
     if (!leader || !address) return errorReply(503, 'no_leader', leader ? `the leader ${leader}'s HTTP address is not configured` : 'no leader is known');
     try {
       const response = await fetch(`http://${address}${request.path}`, {
@@ -140,12 +141,8 @@ export function kvApi(node: RaftNode<KvResult>, kv: KvStateMachine, config: Node
     }
     if (path === '/v1/status' && request.method === 'GET') {
       const status = node.status();
-      const members = [config.id, ...Object.keys(config.peers)].sort().map((id) => ({
-        id,
-        raftAddress: id === config.id ? config.raftAddress : config.peers[id],
-        httpAddress: id === config.id ? (config.httpAddress ?? null) : (config.peerHttp[id] ?? null),
-        voter: status.config.voters.includes(id),
-      }));
+      // The configuration in force, with addresses from the replicated member registry.
+      const members = memberList(node, kv, config);
       return json(200, { id: status.id, role: status.role, term: status.term, leader: status.leader || null, commitIndex: status.commitIndex, appliedIndex: status.appliedIndex, members });
     }
     if (path === '/v1/leader/transfer') {
@@ -156,7 +153,7 @@ export function kvApi(node: RaftNode<KvResult>, kv: KvStateMachine, config: Node
       } catch {
         return errorReply(400, 'bad_request', 'the body must be JSON {"to": id}');
       }
-      if (typeof to !== 'string' || !(to === config.id || to in config.peers)) return errorReply(400, 'bad_request', `"to" must name a member, got ${JSON.stringify(to)}`);
+      if (typeof to !== 'string' || !node.members().voters.includes(to)) return errorReply(400, 'bad_request', `"to" must name a member, got ${JSON.stringify(to)}`);
       if (node.role !== 'leader') return proxyToLeader(request);
       try {
         await node.transferLeadership(to, { timeoutMs: options.timeoutMs });
@@ -166,7 +163,7 @@ export function kvApi(node: RaftNode<KvResult>, kv: KvStateMachine, config: Node
       }
     }
     if (path === '/v1/members' || path.startsWith('/v1/members/')) {
-      return errorReply(501, 'not_implemented', 'membership changes are not available yet: the protocol core does not support them');
+      return handleMembers(request, node, kv, options.timeoutMs, proxyToLeader);
     }
     if (path === '/v1/digest' && request.method === 'GET') {
       const at = request.query.get('index');

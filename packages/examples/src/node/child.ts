@@ -123,7 +123,10 @@ async function handle(request: Request): Promise<object> {
       return { index: result.index, term: result.term, result: result.result };
     }
     case 'digest':
-      return ledger.digest();
+      return kvService ? kvService.kv.digest() : ledger.digest();
+    case 'snapshot':
+      // Takes a snapshot now (the node must have a snapshot store and a state machine that snapshots).
+      return { ...(await node.snapshot()) };
     case 'entries':
       return { entries: ledger.entries };
     case 'block': {

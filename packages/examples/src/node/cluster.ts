@@ -69,6 +69,7 @@ export class LocalCluster {
   readonly configs = new Map<string, NodeConfig>();
   private readonly children = new Map<string, Child>();
   private seq = 0;
+  private readonly incarnations = new Map<string, number>();
   private control: ControlServer | undefined;
 
   private constructor(private readonly options: LocalClusterOptions, ports: number[]) {
@@ -164,6 +165,73 @@ export class LocalCluster {
       if (this.children.get(id) === entry) this.children.delete(id);
     });
     await ready;
+  }
+
+  /**
+   * Starts an extra node in join mode (it waits to be added by the leader: POST /v1/members), with
+   * fresh ports and its own data directory, knowing every node of `ids` as a peer. Reusing the id of
+   * a node that was removed starts it afresh (new ports, new data directory). The node is added to
+   * `ids`; ask the cluster to add it, e.g. with {@link memberRequest}.
+   */
+  async startJoiner(id = this.nextId(), options: { dataDir?: string; tuning?: Partial<RaftNodeTuning> } = {}): Promise<NodeConfig> {
+    if (this.children.has(id)) throw new Error(`${id} is already running`);
+    const [raftPort, httpPort] = await freePorts(2);
+    const known = this.ids.filter((peer) => peer !== id && this.configs.has(peer));
+    const incarnation = (this.incarnations.get(id) ?? 0) + 1;
+    this.incarnations.set(id, incarnation);
+    const config: NodeConfig = {
+      id,
+      clusterId: this.options.clusterId ?? 'flotilla-local',
+      secret: this.options.secret ?? 'local-secret',
+      raftAddress: `127.0.0.1:${raftPort}`,
+      httpAddress: `127.0.0.1:${httpPort}`,
+      peers: Object.fromEntries(known.map((peer) => [peer, this.configs.get(peer)!.raftAddress])),
+      peerHttp: Object.fromEntries(known.map((peer) => [peer, this.configs.get(peer)!.httpAddress!])),
+      dataDir: options.dataDir ?? join(this.options.baseDir, this.configs.has(id) || incarnation > 1 ? `${id}.${incarnation}` : id),
+      forwardProposals: this.options.forwardProposals ?? false,
+      logLevel: this.options.logLevel ?? 'warn',
+      join: true,
+      tuning: options.tuning ?? this.options.tuning ?? {},
+    };
+    this.configs.set(id, config);
+    if (!this.ids.includes(id)) this.ids.push(id);
+    await this.startNode(id, config);
+    return config;
+  }
+
+  private nextId(): string {
+    for (let i = this.ids.length + 1; ; i++) if (!this.configs.has(`n${i}`)) return `n${i}`;
+  }
+
+  /**
+   * Asks the cluster (through `via`, any running node; it forwards to the leader) to add `id` as a
+   * learner, promoted to voter once caught up if `voter`, with the addresses of its config. Returns
+   * the HTTP status and JSON body of POST /v1/members.
+   */
+  async addMember(id: string, voter: boolean, via = this.ids.find((n) => n !== id && this.isRunning(n))!): Promise<{ status: number; body: Record<string, unknown> }> {
+    const config = this.configs.get(id)!;
+    return this.memberRequest(via, 'POST', '/v1/members', { id, raftAddress: config.raftAddress, httpAddress: config.httpAddress, voter });
+  }
+
+  /** Asks the cluster (through `via`) to remove `id`: DELETE /v1/members/{id}. */
+  async removeMember(id: string, via = this.ids.find((n) => n !== id && this.isRunning(n))!): Promise<{ status: number; body: Record<string, unknown> }> {
+    return this.memberRequest(via, 'DELETE', `/v1/members/${encodeURIComponent(id)}`);
+  }
+
+  private async memberRequest(via: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+    const response = await fetch(`http://${this.configs.get(via)!.httpAddress}${path}`, {
+      method,
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(30_000),
+    });
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  }
+
+  /** Stops a node (gracefully, then by force) and drops it from `ids`: for a member that was removed. */
+  async retire(id: string): Promise<void> {
+    await this.kill(id, 'SIGTERM', 3000);
+    const at = this.ids.indexOf(id);
+    if (at >= 0) this.ids.splice(at, 1);
   }
 
   /** Base URLs of the nodes' HTTP APIs. */

@@ -15,6 +15,12 @@ export interface NodeConfig {
   readonly peerHttp: Readonly<Record<NodeId, string>>;
   readonly dataDir: string;
   readonly forwardProposals: boolean;
+  /**
+   * Start as a node joining a running cluster (default false): it neither campaigns nor votes
+   * until the leader adds it (POST /v1/members, `flotilla join`). Its peers are the members it
+   * knows; it learns the others from the replicated member registry.
+   */
+  readonly join?: boolean;
   /** How much the node logs: error, warn, info (default) or debug. */
   readonly logLevel: LogLevel;
   readonly tuning: Partial<RaftNodeTuning>;
@@ -77,12 +83,14 @@ export function parseNodeConfig(source: unknown): NodeConfig {
   const tuning: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(raw)) {
     if (TUNING_KEYS.has(key)) tuning[key] = value;
-    else if (!['id', 'clusterId', 'secret', 'raftAddress', 'httpAddress', 'peers', 'dataDir', 'forwardProposals', 'logLevel'].includes(key)) {
+    else if (!['id', 'clusterId', 'secret', 'raftAddress', 'httpAddress', 'peers', 'dataDir', 'forwardProposals', 'join', 'logLevel'].includes(key)) {
       throw new ConfigError(key, 'is not a known option');
     }
   }
   const forwardProposals = raw['forwardProposals'] ?? false;
   if (typeof forwardProposals !== 'boolean') throw new ConfigError('forwardProposals', 'must be true or false');
+  const join = raw['join'] ?? false;
+  if (typeof join !== 'boolean') throw new ConfigError('join', `must be true or false, got ${JSON.stringify(join)}`);
   const logLevel = raw['logLevel'] ?? 'info';
   if (!LOG_LEVELS.includes(logLevel as LogLevel)) throw new ConfigError('logLevel', `must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
   return {
@@ -96,6 +104,7 @@ export function parseNodeConfig(source: unknown): NodeConfig {
     peerHttp,
     dataDir: text(raw, 'dataDir'),
     forwardProposals,
+    ...(join ? { join } : {}),
     tuning: tuning as Partial<RaftNodeTuning>,
   };
 }

@@ -12,6 +12,19 @@ export interface RunningNode<Result> {
   readonly storage: FileStorage;
 }
 
+/**
+ * A state machine that replicates its members' addresses (the KV store does): the node keeps its
+ * transport's peers in step with it.
+ */
+interface AddressRegistry {
+  registry(): ReadonlyMap<string, { readonly raftAddress: string }>;
+  onRegistryChange(listener: (id: string, addresses: { readonly raftAddress: string } | undefined) => void): () => void;
+}
+
+function hasRegistry(value: unknown): value is AddressRegistry {
+  return typeof (value as Partial<AddressRegistry>).registry === 'function' && typeof (value as Partial<AddressRegistry>).onRegistryChange === 'function';
+}
+
 /** Observers for logs and metrics (all optional). */
 export interface NodeHooks {
   readonly storageObserver?: StorageObserver;
@@ -41,12 +54,28 @@ export async function startNode<Result>(config: NodeConfig, stateMachine: StateM
     const node = await RaftNode.start<Result>({
       id: config.id,
       members: [config.id, ...Object.keys(config.peers)],
+      // A joining node waits to be added by the cluster's leader (its peers are the members it knows).
+      join: config.join === true,
       stateMachine,
       storage,
+      // Snapshots live next to the log, in the data directory (dataDir/snapshots): FileStorage
+      // opens that store and checks its log against it, so the node uses the same one.
+      snapshotStore: storage.snapshots,
       transport,
       forwardProposals: config.forwardProposals,
       ...config.tuning,
     });
+    if (hasRegistry(stateMachine)) {
+      // Recorded addresses become peers (a member added later, or one that moved); a forgotten
+      // member's link goes once its removal has committed (Forget is proposed only then).
+      const follow = (id: string, addresses: { readonly raftAddress: string } | undefined): void => {
+        if (id === config.id) return;
+        if (addresses) wire.addPeer(id, `ws://${addresses.raftAddress}`);
+        else wire.removePeer(id);
+      };
+      stateMachine.onRegistryChange(follow);
+      for (const [id, addresses] of stateMachine.registry()) follow(id, addresses);
+    }
     return { node, transport, wire, storage };
   } catch (error) {
     await transport.close().catch(() => undefined);
