@@ -3,7 +3,7 @@ import { ConfigError, DEFAULT_TUNING } from '@flotilla/core';
 import { parseNodeConfig, type NodeConfig } from '../node/config.js';
 import { camel, type ParsedArgs } from './args.js';
 
-const NUMERIC = new Set(Object.entries(DEFAULT_TUNING).filter(([, v]) => typeof v === 'number').map(([k]) => k));
+const NUMERIC = new Set([...Object.entries(DEFAULT_TUNING).filter(([, v]) => typeof v === 'number').map(([k]) => k), 'walSegmentBytes']);
 const BOOLEAN = new Set([...Object.entries(DEFAULT_TUNING).filter(([, v]) => typeof v === 'boolean').map(([k]) => k), 'forwardProposals', 'join']);
 
 /**

@@ -32,6 +32,9 @@ const kvService = process.env['FLOTILLA_SERVICE'] === 'kv'
 const { node, transport, wire } = (kvService?.running ?? (await startNode(config, ledger))) as RunningNode<unknown>;
 node.on('stateChange', (state) => send({ event: 'state', id: config.id, ...state }));
 node.on('error', (error) => send({ event: 'error', id: config.id, message: error.message }));
+node.on('snapshot', (meta) => send({ event: 'snapshot', id: config.id, index: meta.index, term: meta.term }));
+node.on('snapshotRestored', (meta) => send({ event: 'snapshotRestored', id: config.id, index: meta.index, term: meta.term }));
+node.on('membershipChange', (c) => send({ event: 'membershipChange', id: config.id, voters: c.voters, learners: c.learners, outgoingVoters: c.outgoingVoters }));
 let http: HttpServer | undefined;
 if (config.httpAddress && !kvService) {
   const { host, port } = parseHostPort('httpAddress', config.httpAddress);

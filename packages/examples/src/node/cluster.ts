@@ -32,6 +32,8 @@ export interface LocalClusterOptions {
   readonly control?: boolean;
   /** Each node's log level (default warn); nodes log JSON lines to stderr. */
   readonly logLevel?: LogLevel;
+  /** Bytes per WAL segment of every node (NodeConfig.walSegmentBytes; small: far-behind followers get snapshots). */
+  readonly walSegmentBytes?: number;
   /** UNSAFE test switches of the KV service, off by default (see KvApiOptions): for the fault tests only. */
   readonly kvUnsafeTestSwitches?: { readonly localReads?: boolean; readonly earlyAcks?: boolean };
 }
@@ -88,6 +90,7 @@ export class LocalCluster {
         dataDir: join(options.baseDir, id),
         forwardProposals: options.forwardProposals ?? false,
         logLevel: options.logLevel ?? 'warn',
+        ...(options.walSegmentBytes ? { walSegmentBytes: options.walSegmentBytes } : {}),
         tuning: options.tuning ?? {},
       });
     }
@@ -191,6 +194,7 @@ export class LocalCluster {
       forwardProposals: this.options.forwardProposals ?? false,
       logLevel: this.options.logLevel ?? 'warn',
       join: true,
+      ...(this.options.walSegmentBytes ? { walSegmentBytes: this.options.walSegmentBytes } : {}),
       tuning: options.tuning ?? this.options.tuning ?? {},
     };
     this.configs.set(id, config);

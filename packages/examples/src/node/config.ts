@@ -21,6 +21,12 @@ export interface NodeConfig {
    * knows; it learns the others from the replicated member registry.
    */
   readonly join?: boolean;
+  /**
+   * Bytes per write-ahead-log segment (default 64 MiB). The log is compacted below a snapshot a
+   * whole segment at a time, so smaller segments free disk (and send far-behind followers a
+   * snapshot) sooner. Every command must fit in one segment.
+   */
+  readonly walSegmentBytes?: number;
   /** How much the node logs: error, warn, info (default) or debug. */
   readonly logLevel: LogLevel;
   readonly tuning: Partial<RaftNodeTuning>;
@@ -83,12 +89,16 @@ export function parseNodeConfig(source: unknown): NodeConfig {
   const tuning: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(raw)) {
     if (TUNING_KEYS.has(key)) tuning[key] = value;
-    else if (!['id', 'clusterId', 'secret', 'raftAddress', 'httpAddress', 'peers', 'dataDir', 'forwardProposals', 'join', 'logLevel'].includes(key)) {
+    else if (!['id', 'clusterId', 'secret', 'raftAddress', 'httpAddress', 'peers', 'dataDir', 'forwardProposals', 'join', 'walSegmentBytes', 'logLevel'].includes(key)) {
       throw new ConfigError(key, 'is not a known option');
     }
   }
   const forwardProposals = raw['forwardProposals'] ?? false;
   if (typeof forwardProposals !== 'boolean') throw new ConfigError('forwardProposals', 'must be true or false');
+  const walSegmentBytes = raw['walSegmentBytes'];
+  if (walSegmentBytes !== undefined && (typeof walSegmentBytes !== 'number' || !Number.isSafeInteger(walSegmentBytes) || walSegmentBytes < 65536 || walSegmentBytes > 2 ** 30)) {
+    throw new ConfigError('walSegmentBytes', `must be an integer from 65536 (64 KiB) to 1073741824 (1 GiB), got ${JSON.stringify(walSegmentBytes)}`);
+  }
   const join = raw['join'] ?? false;
   if (typeof join !== 'boolean') throw new ConfigError('join', `must be true or false, got ${JSON.stringify(join)}`);
   const logLevel = raw['logLevel'] ?? 'info';
@@ -105,6 +115,7 @@ export function parseNodeConfig(source: unknown): NodeConfig {
     dataDir: text(raw, 'dataDir'),
     forwardProposals,
     ...(join ? { join } : {}),
+    ...(walSegmentBytes !== undefined ? { walSegmentBytes } : {}),
     tuning: tuning as Partial<RaftNodeTuning>,
   };
 }

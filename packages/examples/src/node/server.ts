@@ -39,7 +39,7 @@ export async function startNode<Result>(config: NodeConfig, stateMachine: StateM
   // (uncommitted payload plus record headers, or a follower's inflight window), or a full queue
   // would fail a write and stop the node. Raft's own bounds are the ones that push back.
   const raftBound = Math.max(config.tuning.maxUncommittedBytes ?? DEFAULT_TUNING.maxUncommittedBytes, config.tuning.maxInflightBytes ?? DEFAULT_TUNING.maxInflightBytes);
-  const storage = await FileStorage.open(config.dataDir, { maxPendingBytes: 4 * raftBound, ...(hooks.storageObserver ? { observer: hooks.storageObserver } : {}) });
+  const storage = await FileStorage.open(config.dataDir, { maxPendingBytes: 4 * raftBound, ...(config.walSegmentBytes ? { segmentBytes: config.walSegmentBytes } : {}), ...(hooks.storageObserver ? { observer: hooks.storageObserver } : {}) });
   const wire = new WebSocketTransport({
     id: config.id,
     clusterId: config.clusterId,
