@@ -95,3 +95,49 @@ export function firstStep(current: ConfigState, voters: readonly NodeId[], learn
 export function leaveJoint(config: ConfigState): ConfigState {
   return { voters: [...config.voters], learners: [...config.learners], outgoingVoters: [] };
 }
+
+/** The quorum sizes a configuration needs: a majority of `voters`, and of `outgoingVoters` when joint. */
+function majorities(config: ConfigState): { readonly set: ReadonlySet<NodeId>; readonly need: number }[] {
+  const parts = [{ set: new Set(config.voters), need: Math.floor(config.voters.length / 2) + 1 }];
+  if (isJoint(config)) parts.push({ set: new Set(config.outgoingVoters), need: Math.floor(config.outgoingVoters.length / 2) + 1 });
+  return parts;
+}
+
+/**
+ * Whether a quorum of `a` and a quorum of `b` can be disjoint: if so, two leaders could be elected
+ * (or two different entries committed) at once by the two configurations, and moving from one to the
+ * other in a single log entry would be unsafe. Consecutive configurations in a log must never allow it
+ * (joint consensus exists for that). A configuration without voters has no quorum at all.
+ *
+ * Exact, and polynomial: every node goes to the first quorum or the second (quorums are closed under
+ * adding nodes, so leaving a node out never helps), and the state is how many members of each voter
+ * set each side holds, capped at what it needs.
+ */
+export function quorumsCanBeDisjoint(a: ConfigState, b: ConfigState): boolean {
+  if (a.voters.length === 0 || b.voters.length === 0) return false;
+  const sides = [...majorities(a), ...majorities(b)];
+  const firstOfB = majorities(a).length;
+  const needs = sides.map((s) => s.need);
+  const key = (counts: readonly number[]): string => counts.join(',');
+  let states = new Map<string, number[]>([[key(needs.map(() => 0)), needs.map(() => 0)]]);
+  const nodes = new Set<NodeId>([...a.voters, ...a.outgoingVoters, ...b.voters, ...b.outgoingVoters]);
+  for (const node of nodes) {
+    const next = new Map<string, number[]>();
+    for (const counts of states.values()) {
+      for (const toA of [true, false]) {
+        const moved = counts.map((c, i) => ((i < firstOfB) === toA && sides[i]!.set.has(node) ? Math.min(c + 1, needs[i]!) : c));
+        next.set(key(moved), moved);
+      }
+    }
+    states = next;
+  }
+  for (const counts of states.values()) if (counts.every((c, i) => c >= needs[i]!)) return true;
+  return false;
+}
+
+/** `voters a,b,c (joint with d,e,f) learners g` — for messages. */
+export function describeConfig(config: ConfigState): string {
+  const joint = isJoint(config) ? ` (joint with ${config.outgoingVoters.join(',')})` : '';
+  const learners = config.learners.length > 0 ? ` learners ${config.learners.join(',')}` : '';
+  return `voters ${config.voters.join(',') || '-'}${joint}${learners}`;
+}

@@ -19,7 +19,7 @@ import {
 import { validateRaftOptions, type RaftOptions } from './options.js';
 import { Progress } from './progress.js';
 import { allMembers, committedIndex, isVoter, quorumActive, voteOutcome } from './quorum.js';
-import { decodeConfig, encodeConfig, firstStep, isJoint, leaveJoint, MembershipError, sameConfig, validateConfig } from './config.js';
+import { decodeConfig, describeConfig, encodeConfig, firstStep, isJoint, leaveJoint, MembershipError, quorumsCanBeDisjoint, sameConfig, validateConfig } from './config.js';
 import { RaftLog, type LogReader } from './raft-log.js';
 import { SeededRandom } from './random.js';
 import { ReadTracker, type ReadFailure, type ReadState } from './reads.js';
@@ -603,7 +603,7 @@ export class Raft {
     while (lo <= last) {
       const batch = store.entries(lo, last + 1, 4 * 1024 * 1024);
       for (const entry of batch) {
-        if (entry.type === EntryType.Config) this.configs.push({ index: entry.index, config: decodeConfig(entry.data) });
+        if (entry.type === EntryType.Config) this.trackConfig(entry);
       }
       lo += batch.length;
     }
@@ -622,10 +622,19 @@ export class Raft {
     }
     for (const entry of entries) {
       if (entry.type !== EntryType.Config) continue;
-      this.configs.push({ index: entry.index, config: decodeConfig(entry.data) });
+      this.trackConfig(entry);
       changed = true;
     }
     if (changed) this.setConfig(this.configs[this.configs.length - 1]!.config);
+  }
+
+  /** The Config entry next in the log. */
+  private trackConfig(entry: Entry): void {
+    const config = decodeConfig(entry.data);
+    const previous = this.configs[this.configs.length - 1]!;
+    // Joint consensus: two configurations next to each other in a log always share a quorum.
+    invariant(!quorumsCanBeDisjoint(previous.config, config), () => `configuration at ${entry.index} (${describeConfig(config)}) can have a quorum disjoint from the one before it at ${previous.index} (${describeConfig(previous.config)})`);
+    this.configs.push({ index: entry.index, config });
   }
 
   private appendConfig(config: ConfigState): { index: number; term: number } {
