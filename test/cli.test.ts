@@ -75,8 +75,9 @@ test('flotilla cluster starts a local cluster that the CLI can use, and stops ev
     const transfer = await flotilla(['transfer', 'n3', ...endpoints]);
     assert.equal(transfer.code, 0, transfer.stdout);
     assert.match(transfer.stdout, /"leader": "n3"/);
+    // join without the new member's id and addresses is a usage error.
     const join_ = await flotilla(['join', ...endpoints]);
-    assert.equal(join_.code, 1);
+    assert.equal(join_.code, 2);
   } finally {
     cluster.kill('SIGTERM');
     const code = await exited;

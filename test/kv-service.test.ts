@@ -51,7 +51,7 @@ test('the KV service: the HTTP API on every node, errors, reads on followers, tr
     assert.equal((await fetch(`${url(leader)}/v1/kv/x/cas`, { method: 'POST', body: 'not json' })).status, 400);
     assert.equal((await fetch(`${url(leader)}/v1/kv/x/cas`, { method: 'POST', body: '{"expect":1}' })).status, 400);
     assert.equal((await fetch(`${url(leader)}/v1/kv/big`, { method: 'PUT', body: new Uint8Array(1024 * 1024 + 1) })).status, 413);
-    assert.equal((await fetch(`${url(leader)}/v1/members`, { method: 'POST', body: '{}' })).status, 501);
+    assert.equal((await fetch(`${url(leader)}/v1/members`, { method: 'POST', body: '{}' })).status, 400);
 
     // Status lists every member with both addresses.
     const status = (await (await fetch(`${url(follower)}/v1/status`)).json()) as { leader: string; members: { id: string; raftAddress: string; httpAddress: string; voter: boolean }[] };
