@@ -12,9 +12,7 @@ export const NEMESES = ['kill-leader', 'kill-random', 'pause-leader', 'partition
 export type NemesisName = (typeof NEMESES)[number];
 
 /** Nemeses that cannot run yet, and why. They are reported, never simulated. */
-export const UNAVAILABLE: Partial<Record<NemesisName, string>> = {
-  membership: 'not available: membership changes are not implemented yet (the KV service answers 501 to /v1/members)',
-};
+export const UNAVAILABLE: Partial<Record<NemesisName, string>> = {};
 
 export const AVAILABLE_NEMESES: readonly NemesisName[] = NEMESES.filter((n) => !UNAVAILABLE[n]);
 
@@ -222,9 +220,82 @@ export class Nemesis {
         this.record(name, detail);
         return { name, detail };
       }
-      case 'membership':
-        return undefined;
+      case 'membership': {
+        // Remove a voter that does not lead (DELETE /v1/members), stop it, and on repair bring it
+        // back as a fresh member: an empty data directory, the same addresses, added as a learner
+        // and promoted to voter once caught up (POST /v1/members).
+        const leader = await this.leader();
+        if (!leader) return undefined;
+        const candidates = ids.filter((id) => id !== leader && this.cluster.isRunning(id));
+        if (candidates.length === 0) return undefined;
+        const victim = candidates[Math.floor(pick * candidates.length)]!;
+        const via = this.endpoints.find((e) => e.id === leader)!;
+        const removed = await this.http.send(via, 'DELETE', `/v1/members/${victim}`);
+        if (removed.kind !== 'response' || removed.status !== 200) {
+          this.log(`nemesis: removing ${victim} via ${leader} did not happen: ${describeResult(removed)}`);
+          // The outcome may be unknown (a timeout): if it did happen, the repair must add it back.
+          if (removed.kind === 'response' && removed.status !== 504) return undefined;
+        }
+        await this.cluster.kill(victim, 'SIGKILL');
+        const detail = `removed voter ${victim} via ${leader} (${describeResult(removed)}) and stopped it`;
+        this.record(name, detail);
+        return { name, detail, repair: () => this.rejoin(victim) };
+      }
     }
+  }
+
+  /** Voters according to any node that answers (through its status), or undefined. */
+  private async voters(): Promise<{ voters: string[]; learners: string[] } | undefined> {
+    for (const endpoint of this.endpoints) {
+      const result = await this.http.send(endpoint, 'GET', '/v1/status');
+      if (result.kind !== 'response' || result.status !== 200) continue;
+      const members = (JSON.parse(result.body.toString('utf8')) as { members: { id: string; voter: boolean }[] }).members;
+      if (members.length === 0) continue; // a joiner not added yet knows no configuration
+      return { voters: members.filter((m) => m.voter).map((m) => m.id), learners: members.filter((m) => !m.voter).map((m) => m.id) };
+    }
+    return undefined;
+  }
+
+  /**
+   * Brings a removed member back afresh and waits until it is a voter again. Adding it is retried
+   * (a busy or leaderless cluster refuses; a new leader does not know the promotion was asked for).
+   */
+  private async rejoin(id: string): Promise<void> {
+    const deadline = Date.now() + 90_000;
+    const current = await this.voters();
+    if (current?.voters.includes(id) && !current.learners.includes(id)) {
+      // The removal never happened (its outcome was unknown): restart it on its own data.
+      await this.restart(id);
+      return;
+    }
+    for (let attempt = 0; !this.cluster.isRunning(id); attempt++) {
+      try {
+        await this.cluster.startJoiner(id, { keepAddresses: true });
+      } catch (error) {
+        if (attempt >= 10) throw error;
+        this.log(`nemesis: starting ${id} afresh failed (${(error as Error).message}); retrying`);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+    const config = this.cluster.configs.get(id)!;
+    const body = JSON.stringify({ id, raftAddress: config.raftAddress, httpAddress: config.httpAddress, voter: true });
+    let last = '';
+    for (let attempt = 0; Date.now() < deadline; attempt++) {
+      const members = await this.voters();
+      if (members?.voters.includes(id)) {
+        this.record('heal', `restarted ${id} afresh (new data directory ${config.dataDir}) and it is a voter again`);
+        return;
+      }
+      const others = this.endpoints.filter((e) => e.id !== id);
+      const via = others[attempt % others.length]!;
+      const result = await this.http.send(via, 'POST', '/v1/members', body);
+      last = `add ${id} via ${via.id}: ${describeResult(result)}`;
+      // A learner once this answers 200: the leader promotes it once it has caught up (asked
+      // again after a while, as a new leader would not know the promotion was asked for).
+      if (result.kind !== 'response' || result.status !== 200) this.log(`nemesis: ${last}; retrying`);
+      for (let wait = 0; wait < 10 && !(await this.voters())?.voters.includes(id); wait++) await new Promise((r) => setTimeout(r, 300));
+    }
+    throw new Error(`${id} did not become a voter again within 90 s (last: ${last})`);
   }
 
   private async restart(id: string): Promise<void> {

@@ -174,11 +174,14 @@ export class LocalCluster {
    * Starts an extra node in join mode (it waits to be added by the leader: POST /v1/members), with
    * fresh ports and its own data directory, knowing every node of `ids` as a peer. Reusing the id of
    * a node that was removed starts it afresh (new ports, new data directory). The node is added to
-   * `ids`; ask the cluster to add it, e.g. with {@link memberRequest}.
+   * `ids`; ask the cluster to add it, e.g. with {@link addMember}. With `keepAddresses`, a node
+   * that ran before keeps its Raft and HTTP addresses (a removed member coming back afresh at the
+   * same place, so that clients holding its address reach it again).
    */
-  async startJoiner(id = this.nextId(), options: { dataDir?: string; tuning?: Partial<RaftNodeTuning> } = {}): Promise<NodeConfig> {
+  async startJoiner(id = this.nextId(), options: { dataDir?: string; tuning?: Partial<RaftNodeTuning>; keepAddresses?: boolean } = {}): Promise<NodeConfig> {
     if (this.children.has(id)) throw new Error(`${id} is already running`);
-    const [raftPort, httpPort] = await freePorts(2);
+    const previous = options.keepAddresses ? this.configs.get(id) : undefined;
+    const [raftPort, httpPort] = previous ? [0, 0] : await freePorts(2);
     const known = this.ids.filter((peer) => peer !== id && this.configs.has(peer));
     const incarnation = (this.incarnations.get(id) ?? 0) + 1;
     this.incarnations.set(id, incarnation);
@@ -186,8 +189,8 @@ export class LocalCluster {
       id,
       clusterId: this.options.clusterId ?? 'flotilla-local',
       secret: this.options.secret ?? 'local-secret',
-      raftAddress: `127.0.0.1:${raftPort}`,
-      httpAddress: `127.0.0.1:${httpPort}`,
+      raftAddress: previous?.raftAddress ?? `127.0.0.1:${raftPort}`,
+      httpAddress: previous?.httpAddress ?? `127.0.0.1:${httpPort}`,
       peers: Object.fromEntries(known.map((peer) => [peer, this.configs.get(peer)!.raftAddress])),
       peerHttp: Object.fromEntries(known.map((peer) => [peer, this.configs.get(peer)!.httpAddress!])),
       dataDir: options.dataDir ?? join(this.options.baseDir, this.configs.has(id) || incarnation > 1 ? `${id}.${incarnation}` : id),
