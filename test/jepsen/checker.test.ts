@@ -124,6 +124,23 @@ test('past its step bound the search answers unknown, never ok', () => {
   assert.equal(checkRegisters(ops, { maxSteps: 50 }).valid, 'unknown');
 });
 
+test('past its time bound the search answers unknown, never ok, and stops on time', () => {
+  const ops: RegisterOp[] = [];
+  for (let i = 0; i < 30; i++) ops.push(write(i, 1000 + i, `v${i % 3}`));
+  for (let i = 0; i < 30; i++) ops.push(read(i + 0.5, 1000 + i, `v${(i + 1) % 3}`));
+  ops.push(read(2000, 2001, 'never-written'));
+  const started = performance.now();
+  const result = checkRegisterKey('k', ops, { maxSteps: Number.POSITIVE_INFINITY, timeoutMs: 50 });
+  const took = performance.now() - started;
+  assert.equal(result.outcome, 'unknown');
+  assert.match(result.reason!, /gave up after 50 ms/);
+  assert.ok(took < 2000, `took ${took.toFixed(0)} ms`);
+  // One key given up on makes the whole verdict unknown, even next to a key that is fine.
+  const mixed = checkRegisters([...ops, write(0, 1, 'a', { key: 'fine' }), read(2, 3, 'a', { key: 'fine' })], { maxSteps: Number.POSITIVE_INFINITY, timeoutMs: 50 });
+  assert.equal(mixed.valid, 'unknown');
+  assert.deepEqual(mixed.keys.map((k) => [k.key, k.outcome]), [['k', 'unknown'], ['fine', 'ok']]);
+});
+
 test('a violation late in a long history is reported as a small window, which is itself not linearizable', () => {
   const ops: RegisterOp[] = [];
   let t = 0;

@@ -1,12 +1,13 @@
 // pnpm jepsen -- [--time S] [--nemesis a,b|all|none] [--seed N] [--workload register|list-append]
 //               [--unsafe-reads] [--unsafe-acks] [--consistency linearizable|lease] [--clients N]
-//               [--keys N] [--ops-per-key N] [--rate N] [--deadline-ms N] [--out DIR] [--check FILE]
+//               [--keys N] [--ops-per-key N] [--rate N] [--deadline-ms N] [--overlap N] [--quiet-ms A-B]
+//               [--fault-ms A-B] [--cover-each] [--out DIR] [--check FILE]
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { describeViolation, type ListOp, type RegisterOp } from './checker/index.js';
-import { AVAILABLE_NEMESES, NEMESES, parseNemeses } from './nemesis.js';
+import { AVAILABLE_NEMESES, DEFAULT_TIMING, NEMESES, parseNemeses } from './nemesis.js';
 import { summarize } from './report.js';
 import { checkHistory, runJepsen, type JepsenReport, type Workload } from './run.js';
 
@@ -23,6 +24,11 @@ const USAGE = `usage: pnpm jepsen -- [options]
   --ops-per-key N       operations before a key is retired (default 120)
   --rate N              operations per second over all clients (default 200)
   --deadline-ms N       client deadline of every request (default 3000)
+  --overlap N           independent fault schedules at once (default 1); 2 or more overlap faults
+                        (a kill during a partition, two nodes down at once, ...)
+  --quiet-ms A-B        healthy interval before each fault, ms (default 1000-3000)
+  --fault-ms A-B        how long each fault is held, ms (default 2000-5000)
+  --cover-each          run past --time (up to twice it) until every nemesis has struck once
   --fast-follower-clocks R   emulate clock skew: followers' clocks R× faster than the first leader's
                         (shorter election timeouts); leadership goes back to it after each fault
   --out DIR             write report.json and history.json there (always done, to a temp dir, when not valid)
@@ -33,6 +39,13 @@ function integer(name: string, value: string | undefined, fallback?: number): nu
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a non-negative integer, got ${value}`);
   return n;
+}
+
+function range(name: string, value: string | undefined): readonly [number, number] | undefined {
+  if (value === undefined) return undefined;
+  const m = /^(\d+)-(\d+)$/.exec(value);
+  if (!m || Number(m[1]) > Number(m[2])) throw new Error(`--${name} must be A-B (milliseconds, A <= B), got ${value}`);
+  return [Number(m[1]), Number(m[2])];
 }
 
 function skewFactor(value: string): number {
@@ -58,6 +71,10 @@ async function main(): Promise<number> {
       rate: { type: 'string' },
       'deadline-ms': { type: 'string' },
       'fast-follower-clocks': { type: 'string' },
+      overlap: { type: 'string' },
+      'quiet-ms': { type: 'string' },
+      'fault-ms': { type: 'string' },
+      'cover-each': { type: 'boolean' },
       out: { type: 'string' },
       check: { type: 'string' },
       help: { type: 'boolean' },
@@ -87,6 +104,9 @@ async function main(): Promise<number> {
   const nemeses = parseNemeses(values.nemesis ?? AVAILABLE_NEMESES.join(','));
   const time = Number(values.time ?? 60);
   if (!(time > 0)) throw new Error(`--time must be positive, got ${values.time}`);
+  const quiet = range('quiet-ms', values['quiet-ms']);
+  const fault = range('fault-ms', values['fault-ms']);
+  const timing = quiet || fault ? { quietMs: quiet ?? DEFAULT_TIMING.quietMs, faultMs: fault ?? DEFAULT_TIMING.faultMs } : undefined;
   const optional = <K extends string>(key: K, value: number | undefined): Partial<Record<K, number>> => (value === undefined ? {} : ({ [key]: value } as Record<K, number>));
   console.log(`jepsen: seed ${seed}, ${workload}, ${time} s, nemeses ${nemeses.join(',') || 'none'}`);
   const report: JepsenReport = await runJepsen({
@@ -102,6 +122,9 @@ async function main(): Promise<number> {
     ...optional('opsPerKey', integer('ops-per-key', values['ops-per-key'])),
     ...optional('rate', integer('rate', values.rate)),
     ...optional('deadlineMs', integer('deadline-ms', values['deadline-ms'])),
+    ...optional('overlap', integer('overlap', values.overlap)),
+    ...(timing ? { timing } : {}),
+    ...(values['cover-each'] ? { coverEachNemesis: true } : {}),
     ...(values['fast-follower-clocks'] === undefined ? {} : { fastFollowerClocks: skewFactor(values['fast-follower-clocks']) }),
     log: (line) => console.log(line),
   });

@@ -10,6 +10,9 @@ export function reproduceCommand(report: Pick<JepsenReport, 'options'>): string 
   if (o.opsPerKey !== undefined) parts.push(`--ops-per-key ${o.opsPerKey}`);
   if (o.rate !== undefined) parts.push(`--rate ${o.rate}`);
   if (o.deadlineMs !== undefined) parts.push(`--deadline-ms ${o.deadlineMs}`);
+  if (o.overlap !== undefined && o.overlap !== 1) parts.push(`--overlap ${o.overlap}`);
+  if (o.timing) parts.push(`--quiet-ms ${o.timing.quietMs.join('-')}`, `--fault-ms ${o.timing.faultMs.join('-')}`);
+  if (o.coverEachNemesis) parts.push('--cover-each');
   if (o.consistency && o.consistency !== 'linearizable') parts.push(`--consistency ${o.consistency}`);
   if (o.fastFollowerClocks !== undefined) parts.push(`--fast-follower-clocks ${o.fastFollowerClocks}`);
   if (o.unsafeReads) parts.push('--unsafe-reads');
@@ -22,7 +25,7 @@ export function summarize(report: JepsenReport, maxViolations = 3): string {
   const o = report.options;
   const lines: string[] = [];
   lines.push(
-    `workload ${o.workload}, seed ${o.seed}, ${o.timeSec} s, nemeses ${o.nemeses.join(', ') || 'none'}${o.consistency === 'lease' ? ', lease reads' : ''}${o.fastFollowerClocks ? `, follower clocks ${o.fastFollowerClocks}× faster` : ''}${o.unsafeReads ? ', UNSAFE local reads' : ''}${o.unsafeAcks ? ', UNSAFE early acks' : ''}`,
+    `workload ${o.workload}, seed ${o.seed}, ${o.timeSec} s, nemeses ${o.nemeses.join(', ') || 'none'}${o.consistency === 'lease' ? ', lease reads' : ''}${o.overlap && o.overlap > 1 ? `, ${o.overlap} overlapping fault schedules` : ''}${o.fastFollowerClocks ? `, follower clocks ${o.fastFollowerClocks}× faster` : ''}${o.unsafeReads ? ', UNSAFE local reads' : ''}${o.unsafeAcks ? ', UNSAFE early acks' : ''}`,
   );
   lines.push(`run took ${(report.durationMs / 1000).toFixed(1)} s (clients ${(report.clientPhaseMs / 1000).toFixed(1)} s)`);
   lines.push(`operations: ${report.ops.total} (ok ${report.ops.ok}, fail ${report.ops.fail}, unknown ${report.ops.unknown}) on ${report.keys} keys`);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { LocalCluster } from '@flotilla/examples';
 import { checkListAppend, checkRegisters, type ListCheckResult, type ListOp, type RegisterCheckOptions, type RegisterCheckResult, type RegisterOp } from './checker/index.js';
 import { HttpClient, type Endpoint } from './http.js';
-import { DEFAULT_TIMING, Nemesis, type NemesisEvent, type NemesisName, type NemesisTiming } from './nemesis.js';
+import { DEFAULT_TIMING, Nemesis, UNAVAILABLE, type NemesisEvent, type NemesisName, type NemesisTiming } from './nemesis.js';
 import { Rng } from './random.js';
 import { KeySpace, ListAppendClient, RegisterClient, decodeList, type ClientContext, type Consistency } from './workloads.js';
 
@@ -39,6 +39,12 @@ export interface JepsenOptions {
   readonly unsafeReads?: boolean;
   readonly unsafeAcks?: boolean;
   readonly timing?: NemesisTiming;
+  /**
+   * Independent fault schedules run at once (default 1). With 2 or more the faults overlap: a kill
+   * during a partition, a pause while another node is down, two nodes down (no quorum) for a while.
+   * The first schedule is the one a single-schedule run with the same seed would draw.
+   */
+  readonly overlap?: number;
   /**
    * Keep the clients running past timeSec (up to twice it) until every enabled nemesis has struck
    * at least once: short runs in the test suite then cover each of them.
@@ -118,6 +124,30 @@ export async function verifyDigests(endpoints: readonly Endpoint[], http: HttpCl
   return { agree: values.every((d) => d !== null && d === values[0]), converged, index, digests };
 }
 
+/**
+ * The view of one or more concurrent fault schedules as one: their events merged in time order,
+ * their counts summed. (A schedule reports the nemeses it cannot run; reported once here.)
+ */
+function combineSchedules(schedules: readonly Nemesis[], enabled: readonly NemesisName[]): { events: () => NemesisEvent[]; counts: () => Partial<Record<NemesisName, number>>; coveredAll: () => boolean } {
+  const counts = (): Partial<Record<NemesisName, number>> => {
+    const sum: Partial<Record<NemesisName, number>> = {};
+    for (const s of schedules) for (const [name, n] of Object.entries(s.counts) as [NemesisName, number][]) sum[name] = (sum[name] ?? 0) + n;
+    return sum;
+  };
+  return {
+    counts,
+    events: () => {
+      const [first, ...rest] = schedules;
+      const notAvailable = (e: NemesisEvent): boolean => e.nemesis !== 'heal' && UNAVAILABLE[e.nemesis] !== undefined && e.detail === UNAVAILABLE[e.nemesis];
+      return [...first!.events, ...rest.flatMap((s) => s.events.filter((e) => !notAvailable(e)))].sort((a, b) => a.at - b.at);
+    },
+    coveredAll: () => {
+      const sum = counts();
+      return enabled.every((name) => UNAVAILABLE[name] !== undefined || (sum[name] ?? 0) > 0);
+    },
+  };
+}
+
 /** The process number of the final reads (after healing) in a history. */
 export const FINAL_PROCESS = -1;
 
@@ -174,8 +204,12 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenReport> {
     let id = 0;
     const ctx: ClientContext = { endpoints, consistency, now: () => performance.now(), nextId: () => id++ };
     const keys = new KeySpace(options.keys ?? 4, options.opsPerKey ?? 120, options.workload === 'register' ? 'r' : 'l');
-    const nemesis = new Nemesis(cluster, endpoints, control, new Rng(options.seed, 'nemesis'), options.nemeses, options.timing ?? DEFAULT_TIMING, () => performance.now() - origin, log, homeLeader);
-    const nemesisDone = nemesis.run();
+    const schedules = Array.from(
+      { length: Math.max(1, options.overlap ?? 1) },
+      (_, i) => new Nemesis(cluster, endpoints, control, new Rng(options.seed, i === 0 ? 'nemesis' : `nemesis-${i + 1}`), options.nemeses, options.timing ?? DEFAULT_TIMING, () => performance.now() - origin, log, i === 0 ? homeLeader : undefined),
+    );
+    const nemesis = combineSchedules(schedules, options.nemeses);
+    const nemesisDone = Promise.all(schedules.map((s) => s.run()));
 
     const plannedEnd = origin + options.timeSec * 1000;
     const hardEnd = origin + (options.coverEachNemesis ? 2 : 1) * options.timeSec * 1000;
@@ -208,9 +242,9 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenReport> {
     await Promise.all(loops);
     const clientPhaseMs = performance.now() - origin;
     if (history.length >= maxOps) log(`history bound reached: ${maxOps} operations`);
-    nemesis.stop();
+    for (const s of schedules) s.stop();
     await nemesisDone;
-    await nemesis.healAll();
+    for (const s of schedules) await s.healAll();
     await cluster.waitForLeader(30_000);
 
     // Final reads of every key (linearizable, retried until they succeed): part of the history.
@@ -256,7 +290,7 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenReport> {
       clientPhaseMs,
       ops: { total: history.length, ok: count((o) => o.outcome === 'ok'), fail: count((o) => o.outcome === 'fail'), unknown: count((o) => o.outcome === 'unknown'), byKind },
       keys: keys.all.length,
-      nemesis: { events: nemesis.events, counts: nemesis.counts },
+      nemesis: { events: nemesis.events(), counts: nemesis.counts() },
       verify,
       unreadKeys,
       ...(register ? { register } : {}),
