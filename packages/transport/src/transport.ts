@@ -779,6 +779,13 @@ export class WebSocketTransport implements Transport {
         headers: handshakeHeaders(this.options.secret, this.options.clusterId, this.id, peer.id),
         perMessageDeflate: false,
         maxPayload: this.maxFrameBytes,
+        // A zero masking key makes ws send payloads as they are, with no copy and no XOR pass
+        // (a third of the dialer's CPU on bulk frames). Masking protects HTTP intermediaries from
+        // cache poisoning by hostile browser scripts; peers here are authenticated processes
+        // talking directly, so there is nothing for it to protect.
+        generateMask: (mask: Buffer) => {
+          mask.fill(0);
+        },
         handshakeTimeout: this.options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
         ...(tls?.ca !== undefined ? { ca: Buffer.from(tls.ca) } : {}),
       });
