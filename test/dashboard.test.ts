@@ -115,3 +115,32 @@ test('without the local cluster launcher, stop and start are disabled with the r
     });
   });
 });
+
+test('members that join and leave at run time appear on the dashboard and leave it', { skip, timeout: 180_000 }, async () => {
+  await withCluster({ size: 3, service: 'kv' }, async (cluster) => {
+    const leader = await cluster.waitForLeader();
+    const base = `http://${cluster.configs.get('n1')!.httpAddress}`;
+    await browser(async (context) => {
+      const page = await context.newPage();
+      await page.goto(`${base}/`);
+      await waitFor('three members up', async () => (await upCount(page)) === 3);
+
+      // A 4th node joins as a learner: its row appears (from the members the nodes report), marked.
+      await cluster.startJoiner('n4');
+      const added = await cluster.addMember('n4', false, leader);
+      assert.equal(added.status, 200, JSON.stringify(added.body));
+      await waitFor('n4 shown up', async () => (await page.locator('tr[data-member="n4"]').getAttribute('data-state')) === 'up');
+      assert.equal(await page.locator('tr[data-member="n4"] td').first().textContent(), 'n4 (learner)');
+      const info = (await (await fetch(`${base}/v1/dashboard`)).json()) as { members: { id: string; voter: boolean }[] };
+      assert.deepEqual(info.members.map((m) => [m.id, m.voter]), [['n1', true], ['n2', true], ['n3', true], ['n4', false]]);
+
+      // Removed again: the leader's configuration no longer has it, and its row goes.
+      const removed = await cluster.removeMember('n4', leader);
+      assert.equal(removed.status, 200, JSON.stringify(removed.body));
+      await waitFor('n4 gone from the page', async () => (await page.locator('tr[data-member="n4"]').count()) === 0);
+      assert.match((await page.locator('#log').textContent()) ?? '', /n4 left the cluster/);
+      await cluster.retire('n4');
+      assert.equal(await upCount(page), 3);
+    });
+  });
+});

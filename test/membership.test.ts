@@ -3,6 +3,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { encodeCommand, KvStateMachine, Op, type LocalCluster } from '@flotilla/examples';
+import { parsePrometheus, valueOf } from './support/prometheus.js';
 import { TEST_TUNING, withCluster } from './support/with-cluster.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -279,6 +280,24 @@ test('a KV node restarts from its snapshot plus its log, and a node far behind c
     await until(`${lagging} to catch up`, 60_000, async () => events.some((e) => e['event'] === 'snapshotRestored' && e['id'] === lagging));
     const first = await converged(cluster, cluster.ids);
     await checkReadable(cluster, [lagging], load.acked);
+    // /metrics counts it: the lagging node received and restored a snapshot, a live node sent it,
+    // and the live nodes took snapshots of their own.
+    const scrape = async (id: string): Promise<ReturnType<typeof parsePrometheus>> => parsePrometheus(await (await fetch(`${url(cluster, id)}/metrics`)).text());
+    const transfers = (m: ReturnType<typeof parsePrometheus>, id: string, direction: string, outcome: string): number =>
+      valueOf(m, 'flotilla_snapshot_transfers_total', 'flotilla_snapshot_transfers_total', { node: id, direction, outcome });
+    const lagged = await scrape(lagging);
+    assert.ok(transfers(lagged, lagging, 'receive', 'ok') >= 1);
+    assert.ok(valueOf(lagged, 'flotilla_snapshot_restores_total', 'flotilla_snapshot_restores_total', { node: lagging }) >= 1);
+    assert.ok(valueOf(lagged, 'flotilla_snapshot_bytes_received_total', 'flotilla_snapshot_bytes_received_total', { node: lagging }) > 0);
+    assert.ok(valueOf(lagged, 'flotilla_snapshot_index', 'flotilla_snapshot_index', { node: lagging }) > 0);
+    let sent = 0;
+    for (const id of live) {
+      const m = await scrape(id);
+      sent += transfers(m, id, 'send', 'ok');
+      assert.ok(valueOf(m, 'flotilla_snapshots_total', 'flotilla_snapshots_total', { node: id }) >= 1, `${id} took snapshots`);
+      assert.ok(valueOf(m, 'flotilla_snapshot_index', 'flotilla_snapshot_index', { node: id }) > 0);
+    }
+    assert.ok(sent >= 1, 'a live node counted the snapshot it sent');
 
     // A whole-cluster restart: every node recovers from its snapshot plus the log after it.
     for (const id of cluster.ids) await cluster.kill(id, 'SIGTERM', 5000);

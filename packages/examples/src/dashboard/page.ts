@@ -50,6 +50,7 @@ let self = '';
 let control = null;
 let controlReason = '';
 let scheduled = false;
+let ready = false;
 
 function fmtUs(us) {
   if (!us) return '–';
@@ -70,16 +71,35 @@ function schedule() {
   requestAnimationFrame(() => { scheduled = false; render(); });
 }
 
-function addMember(id, httpAddress) {
+function addMember(id, httpAddress, voter) {
   let m = members.get(id);
   if (m) {
     if (httpAddress && m.httpAddress !== httpAddress) { m.httpAddress = httpAddress; if (m.ws) m.ws.close(); }
+    if (voter !== undefined && m.voter !== voter) { m.voter = voter; m.name.textContent = label(m); log(id + (voter ? ' is a voter' : ' is a learner')); }
     return;
   }
-  m = { id, httpAddress, snap: null, up: false, seenAt: 0, ws: null, retry: 0, timer: 0, row: null, cells: {}, buttons: {} };
+  m = { id, httpAddress, voter: voter !== false, snap: null, up: false, seenAt: 0, ws: null, retry: 0, timer: 0, row: null, name: null, cells: {}, buttons: {} };
   members.set(id, m);
   makeRow(m);
   connect(m);
+  if (ready) log(id + ' joined');
+}
+
+function removeMember(id) {
+  const m = members.get(id);
+  if (!m) return;
+  members.delete(id);
+  clearTimeout(m.timer);
+  const ws = m.ws;
+  m.ws = null;
+  if (ws) ws.close();
+  if (m.row) m.row.remove();
+  log(id + ' left the cluster');
+  schedule();
+}
+
+function label(m) {
+  return m.voter ? m.id : m.id + ' (learner)';
 }
 
 function connect(m) {
@@ -92,7 +112,12 @@ function connect(m) {
   ws.onmessage = (event) => {
     const snap = JSON.parse(event.data);
     m.snap = snap; m.up = true; m.seenAt = Date.now();
-    for (const other of snap.members) addMember(other.id, other.httpAddress);
+    for (const other of snap.members) addMember(other.id, other.httpAddress, other.voter);
+    // The leader's configuration is the cluster's: drop the rows of members it no longer has.
+    if (snap.role === 'leader') {
+      const current = new Set(snap.members.map((other) => other.id));
+      for (const id of [...members.keys()]) if (!current.has(id) && id !== self) removeMember(id);
+    }
     schedule();
   };
   ws.onclose = () => {
@@ -112,7 +137,8 @@ function makeRow(m) {
   const row = document.createElement('tr');
   row.dataset.member = m.id;
   const name = document.createElement('td');
-  name.textContent = m.id;
+  name.textContent = label(m);
+  m.name = name;
   row.append(name);
   for (const field of FIELDS) {
     const cell = document.createElement('td');
@@ -199,7 +225,7 @@ async function act(action, id) {
     }
     return;
   }
-  if (!control) return;
+  if (!control || !m) return;
   m.busy = true;
   schedule();
   log(action + ' ' + id + '…');
@@ -222,7 +248,8 @@ async function init() {
   controlReason = info.controlReason || '';
   document.getElementById('self').textContent = self;
   document.getElementById('control-note').textContent = control ? 'Stop and start act on the local cluster launcher\\'s processes.' : 'Stop/start disabled: ' + controlReason;
-  for (const m of info.members) addMember(m.id, m.httpAddress);
+  for (const m of info.members) addMember(m.id, m.httpAddress, m.voter);
+  ready = true;
   setInterval(schedule, 500);
   render();
 }

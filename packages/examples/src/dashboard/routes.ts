@@ -14,10 +14,26 @@ export interface DashboardSource {
   readonly config: NodeConfig;
   readonly metrics: NodeMetrics;
   readonly peerStats: () => Record<string, PeerTrafficStats>;
+  /**
+   * The current members and their HTTP addresses, as this node's configuration has them (members
+   * join and leave at run time). Without it, the static configuration's peers.
+   */
+  readonly members?: () => readonly DashboardMember[];
 }
 
-function members(config: NodeConfig): { id: string; httpAddress: string | null }[] {
-  return [config.id, ...Object.keys(config.peers)].sort().map((id) => ({ id, httpAddress: id === config.id ? (config.httpAddress ?? null) : (config.peerHttp[id] ?? null) }));
+export interface DashboardMember {
+  readonly id: string;
+  readonly httpAddress: string | null;
+  /** False for a learner (no vote yet). */
+  readonly voter: boolean;
+}
+
+function staticMembers(config: NodeConfig): DashboardMember[] {
+  return [config.id, ...Object.keys(config.peers)].sort().map((id) => ({ id, httpAddress: id === config.id ? (config.httpAddress ?? null) : (config.peerHttp[id] ?? null), voter: true }));
+}
+
+function members(source: DashboardSource): readonly DashboardMember[] {
+  return source.members ? source.members() : staticMembers(source.config);
 }
 
 /** What `/v1/watch` pushes: this node's view of itself. */
@@ -33,7 +49,7 @@ export function statusSnapshot(source: DashboardSource): unknown {
     appliedIndex: status.appliedIndex,
     lastIndex: status.lastIndex,
     persistedIndex: status.persistedIndex,
-    members: members(source.config),
+    members: members(source),
     proposals: { total: source.metrics.proposalSeconds.count, ...source.metrics.recentProposals.read() },
     peers: Object.entries(source.peerStats()).map(([id, p]) => ({ id, connected: p.connected, bytesSent: p.bytesSent, bytesReceived: p.bytesReceived })),
   };
@@ -51,7 +67,7 @@ export function dashboardRoutes(source: DashboardSource, control: ControlEndpoin
       return { status: 200, headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }, body: page };
     }
     if (request.path === '/v1/dashboard') {
-      return json(200, { id: source.config.id, members: members(source.config), control: control ?? null, controlReason: control ? null : NO_CONTROL_REASON });
+      return json(200, { id: source.config.id, members: members(source), control: control ?? null, controlReason: control ? null : NO_CONTROL_REASON });
     }
     return undefined;
   };

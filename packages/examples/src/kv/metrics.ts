@@ -14,7 +14,7 @@ export type ExtraGauges = Readonly<Record<string, readonly [string, number]>>;
 
 /**
  * The node's state and counters in the Prometheus text exposition format (version 0.0.4). Every
- * sample carries a `node` label. Snapshot metrics are absent: the core emits no snapshot events yet.
+ * sample carries a `node` label.
  */
 export function prometheusMetrics(node: Pick<RaftNode<unknown>, 'status'>, transport: TransportMetricsSource | undefined, extra: ExtraGauges = {}, metrics?: NodeMetrics): string {
   const status = node.status();
@@ -35,6 +35,20 @@ export function prometheusMetrics(node: Pick<RaftNode<unknown>, 'status'>, trans
     w.histogram('flotilla_wal_sync_duration_seconds', 'Duration of each WAL group commit: write of the batch and fdatasync.', n, metrics.walSyncSeconds);
     w.histogram('flotilla_wal_append_batch_entries', 'Log entries per append handed to the WAL writer thread.', n, metrics.appendBatchEntries);
     w.single('flotilla_wal_appended_bytes_total', 'counter', 'Bytes appended to the WAL, record headers included.', n, metrics.appendedBytes);
+    w.single('flotilla_snapshots_total', 'counter', 'Snapshots taken by this node (its log compacted below each).', n, metrics.snapshotsTaken);
+    w.single('flotilla_snapshot_restores_total', 'counter', "Snapshots from a leader that replaced this node's state.", n, metrics.snapshotsRestored);
+    w.single('flotilla_snapshot_index', 'gauge', 'Index of the latest snapshot taken or restored here (0: none).', n, metrics.snapshotIndex);
+    w.samples(
+      'flotilla_snapshot_transfers_total',
+      'counter',
+      'Finished snapshot streams: direction send (this node leading) or receive, outcome ok, failed (send) or rejected (receive: bad checksum, truncated, superseded).',
+      Object.entries(metrics.snapshotTransfers).map(([key, v]) => {
+        const [direction, outcome] = key.split('/') as [string, string];
+        return [{ ...n, direction, outcome }, v] as const;
+      }),
+    );
+    w.single('flotilla_snapshot_bytes_sent_total', 'counter', 'Bytes of snapshot streams a follower acknowledged in full.', n, metrics.snapshotBytesSent);
+    w.single('flotilla_snapshot_bytes_received_total', 'counter', 'Bytes of snapshot streams received, verified and made durable.', n, metrics.snapshotBytesReceived);
   }
   if (transport) {
     const t = transport.stats();

@@ -8,6 +8,7 @@ import type { ControlEndpoint } from '../node/control.js';
 import { createNodeLogger, logLinkChange, logNodeEvents, transportLogger, type NodeLogger } from '../node/log.js';
 import { startNode, type RunningNode } from '../node/server.js';
 import { kvApi, type KvApiOptions } from './api.js';
+import { memberList } from './members.js';
 import { prometheusMetrics } from './metrics.js';
 import { KvStateMachine, type KvResult } from './state-machine.js';
 
@@ -37,7 +38,14 @@ export async function startKvService(config: NodeConfig, options: Partial<KvApiO
   const log = options.logger ?? createNodeLogger(config.id, config.logLevel, options.logFd ?? 1);
   const running = await startNode<KvResult>({ ...config, forwardProposals: true }, kv, { storageObserver: metrics.storageObserver, transportLogger: transportLogger(log), onLinkChange: logLinkChange(log) });
   logNodeEvents(log, running.node);
-  const source = { node: running.node, config, metrics, peerStats: () => running.wire.peerStats() };
+  metrics.observeSnapshots(running.node);
+  const source = {
+    node: running.node,
+    config,
+    metrics,
+    peerStats: () => running.wire.peerStats(),
+    members: () => memberList(running.node, kv, config).map(({ id, httpAddress, voter }) => ({ id, httpAddress, voter })),
+  };
   const watch = new StatusWatch(() => statusSnapshot(source));
   const dashboard = dashboardRoutes(source, options.control);
   const timeoutMs = options.timeoutMs ?? config.tuning.proposalTimeoutMs ?? 5000;
