@@ -243,7 +243,7 @@ function encodeBody(builder: flatbuffers.Builder, m: Message): flatbuffers.Offse
 
 /**
  * Encodes one frame. The returned bytes are a view into `builder`'s buffer, valid until the
- * builder is used again (both sockets copy what they send before `send` returns).
+ * builder is used again (the transport replaces its builder when a socket kept such a view).
  * Throws RangeError on values that cannot go on the wire (negative, unsafe or fractional numbers).
  */
 export function encodeFrame(

@@ -114,6 +114,11 @@ interface Link {
   readonly kind: 'accepted' | 'dialed';
   dead: boolean;
   send(bytes: Uint8Array): boolean;
+  /**
+   * True when the socket kept a reference to the bytes of the last send instead of copying them or
+   * writing them out (ws queues unmasked payloads as they are while the kernel buffer is full).
+   */
+  keptLastSend(): boolean;
   buffered(): number;
   close(code: number, reason: string): void;
 }
@@ -181,7 +186,11 @@ export class WebSocketTransport implements Transport {
   private readonly backoffInitial: number;
   private readonly backoffMax: number;
   private readonly peers = new Map<NodeId, Peer>();
-  private readonly builder = new flatbuffers.Builder(64 * 1024);
+  /**
+   * Frames are encoded into this builder's memory; it is replaced (never reused) when a socket kept
+   * a view of the last frame (see Link.keptLastSend), so that queued bytes are never overwritten.
+   */
+  private builder = new flatbuffers.Builder(64 * 1024);
   private readonly nonces = new Map<string, number>();
   private readonly dirty = new Set<Peer>();
   private readonly unreachable = new Set<NodeId>();
@@ -527,6 +536,7 @@ export class WebSocketTransport implements Transport {
       this.drop(peer.id, batch.length);
       return;
     }
+    if (link.keptLastSend()) this.builder = new flatbuffers.Builder(this.builder.dataBuffer().capacity());
     this.counters.framesSent++;
     this.counters.bytesSent += bytes.byteLength;
     this.counters.messagesSent += batch.length;
@@ -708,6 +718,8 @@ export class WebSocketTransport implements Transport {
           kind: 'accepted',
           dead: false,
           send: (bytes) => ws.send(bytes, true) !== 2,
+          // uWS copies what it cannot write at once into its own backpressure buffer.
+          keptLastSend: () => false,
           buffered: () => ws.getBufferedAmount(),
           close: (code, reason) => {
             try {
@@ -817,6 +829,9 @@ export class WebSocketTransport implements Transport {
           });
           return true;
         },
+        // Sent with a zero mask, ws writes the caller's bytes as they are: whatever the kernel did
+        // not take at once stays queued as a view of them.
+        keptLastSend: () => client.bufferedAmount > 0,
         buffered: () => client.bufferedAmount,
         close: (code, reason) => {
           try {

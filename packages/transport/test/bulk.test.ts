@@ -51,3 +51,47 @@ for (const [name, from, to] of [['dialer to acceptor', 'a', 'b'], ['acceptor to 
     }
   });
 }
+
+for (const [name, from, to] of [['dialer to acceptor', 'a', 'b'], ['acceptor to dialer', 'b', 'a']] as const) {
+  test(`a burst ${name} larger than the kernel's socket buffer, sent in one turn, arrives intact`, async () => {
+    // One entry per frame (96 KiB frames), and a high water mark that lets the whole burst go to
+    // the socket in one synchronous pass: the kernel takes a few MiB, the socket library queues the
+    // rest. Frames are encoded one after another into the same builder, so a socket that queued a
+    // view of the builder's memory instead of a copy would send later frames' bytes (a bug once).
+    const options = { socketHighWaterBytes: 64 * 1024 * 1024, maxFrameBytes: 96 * 1024 };
+    const a = await startNode('a', options);
+    const b = await startNode('b', options);
+    const nodes = { a, b };
+    const sender = nodes[from];
+    const receiver = nodes[to];
+    try {
+      mesh([a, b]);
+      await connected([a, b]);
+      const frames = 320; // 20 MiB
+      const size = 64 * 1024 - 256;
+      let next = 1;
+      let bad = 0;
+      receiver.collector.receive = (messages: readonly Message[]) => {
+        for (const m of messages) {
+          if (m.type !== MessageType.Append) continue;
+          for (const e of m.entries) {
+            if (e.index !== next || Buffer.compare(Buffer.from(e.data), Buffer.from(pattern(e.index, size))) !== 0) bad++;
+            next++;
+          }
+        }
+      };
+      for (let i = 1; i <= frames; i++) {
+        sender.transport.send(to, [
+          { type: MessageType.Append, from, to, term: 1, prevIndex: i - 1, prevTerm: 1, commit: 0, entries: [{ index: i, term: 1, type: 0, data: pattern(i, size) }] },
+        ]);
+      }
+      await waitFor('all frames', () => next > frames, 20_000);
+      assert.equal(bad, 0, `${bad} of ${frames} entries arrived with other bytes`);
+      assert.ok(sender.transport.stats().framesSent >= frames, 'one entry per frame');
+      assert.deepStrictEqual(receiver.transport.stats().rejectedFrames, {});
+      assert.equal(sender.transport.stats().droppedMessages, 0);
+    } finally {
+      await Promise.all([a.transport.close(), b.transport.close()]);
+    }
+  });
+}
