@@ -2,9 +2,10 @@ import { existsSync } from 'node:fs';
 import { runClusterBenchmark } from './cluster/index.js';
 import { runCoreBenchmarks } from './core/index.js';
 import { runSimulation } from './sim.js';
+import { runSnapshotBenchmark } from './snapshot/index.js';
 
 /**
- * `pnpm bench [-- --quick] [--json FILE] [--cpu-prof-dir DIR] [--levels 1,32,256,4096] [--seconds S] [--only cluster,core,storage,transport,sim]`: the benchmark suite. Every figure
+ * `pnpm bench [-- --quick] [--json FILE] [--cpu-prof-dir DIR] [--levels 1,32,256,4096] [--seconds S] [--only cluster,snapshot,core,storage,transport,sim]`: the benchmark suite. Every figure
  * is printed next to a baseline measured in the same run.
  */
 const args = process.argv.slice(2);
@@ -28,6 +29,7 @@ if (levels && !levels.every((c) => Number.isSafeInteger(c) && c > 0)) throw new 
 
 console.log(`Flotilla benchmarks${quick ? ' (quick)' : ''}: node ${process.version}, ${process.platform}/${process.arch}`);
 if (wanted('cluster')) await runClusterBenchmark({ quick, ...(json ? { json } : {}), ...(cpuProfileDir ? { cpuProfileDir } : {}), ...(levels ? { levels } : {}), ...(seconds ? { seconds } : {}) });
+if (wanted('snapshot')) await runSnapshotBenchmark({ quick, ...(json ? { json } : {}), ...(cpuProfileDir ? { cpuProfileDir } : {}) });
 if (wanted('core')) await runCoreBenchmarks({ quick });
 for (const suite of ['storage', 'transport'] as const) {
   if (!wanted(suite)) continue;
