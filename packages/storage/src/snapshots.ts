@@ -13,8 +13,6 @@ const MAGIC = Buffer.from('FLTSNAP1');
 const END = Buffer.from('FLTSNEND');
 const TRAILER = 24;
 const MAX_META_BYTES = 1024 * 1024;
-/** A snapshot being received is flushed in the background every this many bytes (see Writer). */
-const BACKGROUND_SYNC_BYTES = 8 * 1024 * 1024;
 
 function fileName(meta: SnapshotMeta): string {
   return `${String(meta.index).padStart(20, '0')}-${meta.term}.snap`;
@@ -157,12 +155,6 @@ class Writer implements SnapshotWriter {
   private crc = 0;
   private done = false;
   private chain: Promise<void> = Promise.resolve();
-  /** Bytes written since the last background datasync was started. */
-  private unsynced = 0;
-  /** The background datasync in flight, if any (at most one). */
-  private syncing: Promise<void> | undefined;
-  /** The first background datasync failure: reported by the next write or by commit. */
-  private syncError: unknown;
 
   constructor(
     private readonly store: FileSnapshotStore,
@@ -183,37 +175,15 @@ class Writer implements SnapshotWriter {
       this.offset += chunk.byteLength;
       this.size += chunk.byteLength;
       this.crc = native.crc32c(chunk, this.crc);
-      if (this.syncError !== undefined) throw this.syncError;
       let written = 0;
       while (written < chunk.byteLength) {
         const { bytesWritten } = await this.fh.write(chunk, written, chunk.byteLength - written, at + written);
         written += bytesWritten;
       }
-      this.unsynced += chunk.byteLength;
-      if (this.unsynced >= BACKGROUND_SYNC_BYTES && this.syncing === undefined) this.startBackgroundSync();
     };
     const p = this.chain.then(run);
     this.chain = p.catch(() => undefined);
     return p;
-  }
-
-  /**
-   * Flushes what was written so far while the stream goes on. The kernel would otherwise keep a
-   * whole snapshot dirty in the page cache (writeback starts at a share of RAM) and the final
-   * fsync would write all of it after the last chunk arrived: receiving and writing to disk would
-   * take turns instead of overlapping.
-   */
-  private startBackgroundSync(): void {
-    this.unsynced = 0;
-    this.syncing = this.fh.datasync().then(
-      () => {
-        this.syncing = undefined;
-      },
-      (error: unknown) => {
-        this.syncing = undefined;
-        this.syncError ??= error;
-      },
-    );
   }
 
   async commit(checksum?: number): Promise<void> {
@@ -221,12 +191,6 @@ class Writer implements SnapshotWriter {
     if (checksum !== undefined && (typeof checksum !== 'number' || !Number.isInteger(checksum) || checksum < 0 || checksum > 0xffffffff))
       throw new TypeError('checksum must be a uint32');
     await this.chain;
-    await this.syncing;
-    if (this.syncError !== undefined) {
-      const error = this.syncError;
-      await this.abort();
-      throw error;
-    }
     if (checksum !== undefined && checksum !== this.crc) {
       await this.abort();
       throw new CorruptSnapshotError(this.temp, `checksum ${checksum} does not match the data written (${this.crc})`);
@@ -254,7 +218,6 @@ class Writer implements SnapshotWriter {
     if (this.done) return;
     this.done = true;
     await this.chain;
-    await this.syncing;
     await this.fh.close().catch(() => undefined);
     await unlink(this.temp).catch(() => undefined);
   }

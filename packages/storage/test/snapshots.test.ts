@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { ClosedError, type SnapshotMeta } from '@flotilla/core';
@@ -81,48 +80,5 @@ describe('snapshots', () => {
     await assert.rejects(s.snapshots.create({ index: -1, term: 0, config } as SnapshotMeta), RangeError);
     await assert.rejects(s.snapshots.create({ index: 1, term: 0 } as unknown as SnapshotMeta), TypeError);
     await s.close();
-  });
-  it('flushes a large snapshot in the background while it streams, and a failed flush fails the commit and keeps the old snapshot', async () => {
-    // FileHandle is not exported: reach its prototype through an open handle.
-    const probe = await open(join(fresh(), 'probe'), 'w');
-    const proto = Object.getPrototypeOf(probe) as { datasync: (this: unknown) => Promise<void> };
-    await probe.close();
-    const original = proto.datasync;
-    let calls = 0;
-    let fail = false;
-    proto.datasync = function (this: unknown) {
-      calls++;
-      return fail ? Promise.reject(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' })) : original.call(this);
-    };
-    try {
-      const dir = fresh();
-      const s = await FileStorage.open(dir);
-      const chunk = Buffer.alloc(1024 * 1024, 7);
-      const w = await s.snapshots.create(meta(50, 2));
-      let crc = 0;
-      for (let i = 0; i < 20; i++) {
-        await w.write(chunk);
-        crc = native.crc32c(chunk, crc);
-      }
-      // 20 MiB in: at least two background flushes started before the commit.
-      assert.ok(calls >= 2, `background datasync calls before commit: ${calls}`);
-      await w.commit(crc);
-      assert.deepEqual(s.snapshots.latest(), meta(50, 2));
-
-      fail = true;
-      const broken = await s.snapshots.create(meta(60, 2));
-      for (let i = 0; i < 10; i++) await broken.write(chunk).catch(() => undefined);
-      await assert.rejects(broken.commit(), /EIO/);
-      assert.deepEqual(s.snapshots.latest(), meta(50, 2));
-      assert.equal(readdirSync(join(dir, 'snapshots')).length, 1);
-      fail = false;
-      const reader = (await s.snapshots.open())!;
-      assert.equal(reader.size, 20 * chunk.length);
-      assert.equal(reader.checksum, crc);
-      await reader.close();
-      await s.close();
-    } finally {
-      proto.datasync = original;
-    }
   });
 });
