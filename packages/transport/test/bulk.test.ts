@@ -2,13 +2,33 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MessageType } from '@flotilla/core';
 import type { Message } from '@flotilla/core';
-import { connected, mesh, startNode, waitFor } from './helpers.js';
+import { connected, mesh, startNode, waitFor, type Node } from './helpers.js';
 
 /** Every byte of every entry depends on its index: any corruption or mix-up shows. */
 function pattern(index: number, length: number): Uint8Array {
   const data = new Uint8Array(length);
   for (let i = 0; i < length; i++) data[i] = (index * 31 + i * 7) & 0xff;
   return data;
+}
+
+/** An Append carrying entry `index` alone, its bytes from `pattern`. */
+function append(from: string, to: string, index: number, size: number): Message {
+  return { type: MessageType.Append, from, to, term: 1, prevIndex: index - 1, prevTerm: 1, commit: 0, entries: [{ index, term: 1, type: 0, data: pattern(index, size) }] };
+}
+
+/** Counts what reaches `receiver`: the next index expected, and entries out of order or with other bytes. */
+function checkArrivals(receiver: Node, size: number): { next: number; bad: number } {
+  const arrived = { next: 1, bad: 0 };
+  receiver.collector.receive = (messages: readonly Message[]) => {
+    for (const m of messages) {
+      if (m.type !== MessageType.Append) continue;
+      for (const e of m.entries) {
+        if (e.index !== arrived.next || Buffer.compare(Buffer.from(e.data), Buffer.from(pattern(e.index, size))) !== 0) arrived.bad++;
+        arrived.next++;
+      }
+    }
+  };
+  return arrived;
 }
 
 for (const [name, from, to] of [['dialer to acceptor', 'a', 'b'], ['acceptor to dialer', 'b', 'a']] as const) {
@@ -23,27 +43,15 @@ for (const [name, from, to] of [['dialer to acceptor', 'a', 'b'], ['acceptor to 
       await connected([a, b]);
       const frames = 600;
       const size = 64 * 1024 - 256;
-      let next = 1;
-      let bad = 0;
-      receiver.collector.receive = (messages: readonly Message[]) => {
-        for (const m of messages) {
-          if (m.type !== MessageType.Append) continue;
-          for (const e of m.entries) {
-            if (e.index !== next || Buffer.compare(Buffer.from(e.data), Buffer.from(pattern(e.index, size))) !== 0) bad++;
-            next++;
-          }
-        }
-      };
+      const arrived = checkArrivals(receiver, size);
       for (let i = 1; i <= frames; i++) {
         while (sender.transport.socketBufferedBytes(to) > 1024 * 1024) await sender.transport.whenWritable(to, 256 * 1024);
-        sender.transport.send(to, [
-          { type: MessageType.Append, from, to, term: 1, prevIndex: i - 1, prevTerm: 1, commit: 0, entries: [{ index: i, term: 1, type: 0, data: pattern(i, size) }] },
-        ]);
+        sender.transport.send(to, [append(from, to, i, size)]);
         await new Promise((resolve) => setImmediate(resolve));
       }
-      await waitFor('all frames', () => next > frames, 20_000);
-      assert.equal(bad, 0);
-      assert.equal(next, frames + 1);
+      await waitFor('all frames', () => arrived.next > frames, 20_000);
+      assert.equal(arrived.bad, 0);
+      assert.equal(arrived.next, frames + 1);
       assert.deepStrictEqual(receiver.transport.stats().rejectedFrames, {});
       assert.equal(sender.transport.stats().droppedMessages, 0);
     } finally {
@@ -69,24 +77,12 @@ for (const [name, from, to] of [['dialer to acceptor', 'a', 'b'], ['acceptor to 
       await connected([a, b]);
       const frames = 320; // 20 MiB
       const size = 64 * 1024 - 256;
-      let next = 1;
-      let bad = 0;
-      receiver.collector.receive = (messages: readonly Message[]) => {
-        for (const m of messages) {
-          if (m.type !== MessageType.Append) continue;
-          for (const e of m.entries) {
-            if (e.index !== next || Buffer.compare(Buffer.from(e.data), Buffer.from(pattern(e.index, size))) !== 0) bad++;
-            next++;
-          }
-        }
-      };
+      const arrived = checkArrivals(receiver, size);
       for (let i = 1; i <= frames; i++) {
-        sender.transport.send(to, [
-          { type: MessageType.Append, from, to, term: 1, prevIndex: i - 1, prevTerm: 1, commit: 0, entries: [{ index: i, term: 1, type: 0, data: pattern(i, size) }] },
-        ]);
+        sender.transport.send(to, [append(from, to, i, size)]);
       }
-      await waitFor('all frames', () => next > frames, 20_000);
-      assert.equal(bad, 0, `${bad} of ${frames} entries arrived with other bytes`);
+      await waitFor('all frames', () => arrived.next > frames, 20_000);
+      assert.equal(arrived.bad, 0, `${arrived.bad} of ${frames} entries arrived with other bytes`);
       assert.ok(sender.transport.stats().framesSent >= frames, 'one entry per frame');
       assert.deepStrictEqual(receiver.transport.stats().rejectedFrames, {});
       assert.equal(sender.transport.stats().droppedMessages, 0);
