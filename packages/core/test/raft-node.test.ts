@@ -191,3 +191,38 @@ test('transferring leadership to the node that already leads resolves at once', 
     await Promise.all(nodes.map((n) => n.close()));
   }
 });
+
+test('a read that timed out while waiting for apply does not break the reads queued after it', async () => {
+  // Applies are held back, so that reads wait for their index to be applied; the first read times
+  // out and leaves the queue; a second read then queued behind it once crashed the node.
+  let release: () => void = () => undefined;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  let hold = false;
+  const sm: StateMachine<number> = {
+    async apply(commands) {
+      if (hold) await held;
+      return commands.map(() => 1);
+    },
+  };
+  const network = new MemoryNetwork();
+  const node = await RaftNode.start({ id: 'solo', members: ['solo'], stateMachine: sm, storage: new MemoryStorage(), transport: network.transport('solo'), electionTimeoutMs: 30, heartbeatIntervalMs: 10 });
+  const failures: unknown[] = [];
+  node.on('error', (error) => failures.push(error));
+  try {
+    await waitFor('leadership', () => node.role === 'leader');
+    await node.propose(new Uint8Array([1]));
+    hold = true;
+    const write = node.propose(new Uint8Array([2]));
+    await waitFor('the write committed, not applied', () => node.status().commitIndex > node.status().appliedIndex);
+    await assert.rejects(node.read(() => 'first', { timeoutMs: 30 }), TimeoutError);
+    const second = node.read(() => 'second', { timeoutMs: 5000 });
+    await new Promise((r) => setTimeout(r, 50));
+    release();
+    assert.equal(await second, 'second');
+    await write;
+    assert.deepEqual(failures, []);
+    assert.equal(node.status().closed, false);
+  } finally {
+    await node.close();
+  }
+});

@@ -845,6 +845,9 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
       const read = this.reads.get(requestId);
       if (!read) return;
       this.reads.delete(requestId);
+      // A read whose index is known waits in the apply queue: every id there must stay a live read.
+      const queued = read.index >= 0 ? this.readsWaitingApply.indexOf(requestId) : -1;
+      if (queued >= 0) this.readsWaitingApply.splice(queued, 1);
       this.raft.forgetRead(requestId);
       read.reject(new TimeoutError('read did not complete in time', false));
     });
