@@ -44,6 +44,13 @@ export interface ConfigState {
   readonly voters: readonly NodeId[];
   readonly learners: readonly NodeId[];
   readonly outgoingVoters: readonly NodeId[];
+  /**
+   * Learners that whichever node leads promotes to voter by itself once they are within
+   * `learnerPromotionLag` entries of its log (`addLearner(id, { promote: true })`). Part of the
+   * replicated configuration, so the request survives a change of leader. A subset of `learners`;
+   * absent means none.
+   */
+  readonly autoPromote?: readonly NodeId[];
 }
 
 /** Where a snapshot sits in the log and the configuration in force at that point. */

@@ -134,6 +134,52 @@ test('removing the leader: it leads until the change commits, then steps down an
   }
 });
 
+test('a learner added with promote is promoted by the next leader when the one asked crashes before it caught up', async () => {
+  const { network, nodes } = await startCluster(['a', 'b', 'c'], { learnerPromotionLag: 0 });
+  const all = [...nodes];
+  try {
+    await proposeMany(nodes, 'x', 5);
+    const d = await startNode(network, 'd', [], {}, true);
+    all.push(d);
+    // d cannot catch up yet, so the leader that was asked cannot promote it before it crashes.
+    network.isolate('d');
+    const first = leaderOf(nodes)!;
+    await first.node.addLearner('d', { promote: true });
+    assert.deepEqual(first.node.members().autoPromote, ['d']);
+    network.isolate(first.id);
+    await first.node.close();
+    const rest = nodes.filter((n) => n !== first);
+    const next = await waitFor('a new leader', () => leaderOf(rest), 10_000);
+    assert.deepEqual(next.node.members().autoPromote, ['d'], 'the promise to promote d is part of the configuration');
+    network.heal();
+    network.isolate(first.id);
+    await waitFor('d promoted by the new leader', () => agreeOn([...rest, d], ['a', 'b', 'c', 'd']), 10_000);
+    assert.equal(rest[0]!.node.members().autoPromote, undefined, 'a voter is no longer marked');
+    await proposeMany([...rest, d], 'y', 3);
+  } finally {
+    await closeAll(all);
+  }
+});
+
+test('promote marks a learner already added, and removing it clears the mark', async () => {
+  const { network, nodes } = await startCluster(['a', 'b', 'c'], { learnerPromotionLag: 0 });
+  const all = [...nodes];
+  try {
+    await proposeMany(nodes, 'x', 2);
+    all.push(await startNode(network, 'd', [], {}, true));
+    network.isolate('d');
+    const leader = leaderOf(nodes)!;
+    await leader.node.addLearner('d');
+    assert.equal(leader.node.members().autoPromote, undefined);
+    await leader.node.addLearner('d', { promote: true });
+    await waitFor('every voter knows d is marked', () => nodes.every((n) => n.node.members().autoPromote?.join() === 'd'));
+    await leader.node.removeMember('d');
+    await waitFor('d gone, and its mark with it', () => agreeOn(nodes, ['a', 'b', 'c']) && nodes.every((n) => n.node.members().autoPromote === undefined));
+  } finally {
+    await closeAll(all);
+  }
+});
+
 test('a learner promoted while the leader crashes: the cluster ends in one agreed configuration', async () => {
   const { network, nodes } = await startCluster(['a', 'b', 'c'], { learnerPromotionLag: 0 });
   const all = [...nodes];

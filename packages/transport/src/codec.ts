@@ -174,7 +174,10 @@ function encodeConfig(builder: flatbuffers.Builder, config: ConfigState): flatbu
   const voters = WireConfigState.createVotersVector(builder, encodeStrings(builder, config.voters));
   const learners = WireConfigState.createLearnersVector(builder, encodeStrings(builder, config.learners));
   const outgoing = WireConfigState.createOutgoingVotersVector(builder, encodeStrings(builder, config.outgoingVoters));
-  return WireConfigState.createConfigState(builder, voters, learners, outgoing);
+  const promote = config.autoPromote ?? [];
+  // Written only when it names someone: frames without it are exactly what they were before the field.
+  const autoPromote = promote.length > 0 ? WireConfigState.createAutoPromoteVector(builder, encodeStrings(builder, promote)) : 0;
+  return WireConfigState.createConfigState(builder, voters, learners, outgoing, autoPromote);
 }
 
 function encodeBody(builder: flatbuffers.Builder, m: Message): flatbuffers.Offset {
@@ -277,7 +280,7 @@ export function estimateMessageBytes(m: Message): number {
     case MessageType.Snapshot: {
       let bytes = 160 + m.data.byteLength;
       const c = m.meta.config;
-      for (const id of [...c.voters, ...c.learners, ...c.outgoingVoters]) bytes += 12 + id.length * 3;
+      for (const id of [...c.voters, ...c.learners, ...c.outgoingVoters, ...(c.autoPromote ?? [])]) bytes += 12 + id.length * 3;
       return bytes;
     }
     case MessageType.Propose:
@@ -450,7 +453,9 @@ function decodeEntries(r: Reader, t: Table, prevIndex: number): Entry[] {
 
 function decodeConfig(r: Reader, t: Table | undefined): ConfigState {
   if (t === undefined) return { voters: [], learners: [], outgoingVoters: [] };
-  return { voters: r.stringList(t, 0, 'voters'), learners: r.stringList(t, 1, 'learners'), outgoingVoters: r.stringList(t, 2, 'outgoing_voters') };
+  const config = { voters: r.stringList(t, 0, 'voters'), learners: r.stringList(t, 1, 'learners'), outgoingVoters: r.stringList(t, 2, 'outgoing_voters') };
+  const autoPromote = r.stringList(t, 3, 'auto_promote');
+  return autoPromote.length > 0 ? { ...config, autoPromote } : config;
 }
 
 function decodeMeta(r: Reader, t: Table | undefined): SnapshotMeta {

@@ -16,11 +16,16 @@ const id = fc.string({ minLength: 1, maxLength: 20, unit: 'grapheme' }).filter((
 const bytes = fc.uint8Array({ maxLength: 300 });
 // '' included: the encoder must not turn an empty string into an absent vector element.
 const configId = fc.oneof({ weight: 9, arbitrary: id }, { weight: 1, arbitrary: fc.constant('') });
-const config: fc.Arbitrary<ConfigState> = fc.record({
-  voters: fc.array(configId, { maxLength: 5 }),
-  learners: fc.array(id, { maxLength: 3 }),
-  outgoingVoters: fc.array(id, { maxLength: 5 }),
-});
+// autoPromote is absent or names someone: the codec writes and reads it only when non-empty.
+const config: fc.Arbitrary<ConfigState> = fc.record(
+  {
+    voters: fc.array(configId, { maxLength: 5 }),
+    learners: fc.array(id, { maxLength: 3 }),
+    outgoingVoters: fc.array(id, { maxLength: 5 }),
+    autoPromote: fc.array(id, { minLength: 1, maxLength: 3 }),
+  },
+  { requiredKeys: ['voters', 'learners', 'outgoingVoters'] },
+);
 
 const env = { from: fc.constant(FROM), to: fc.constant(TO), term: u64 };
 

@@ -27,7 +27,26 @@ export function sameMembers(a: readonly NodeId[], b: readonly NodeId[]): boolean
 }
 
 export function sameConfig(a: ConfigState, b: ConfigState): boolean {
-  return sameMembers(a.voters, b.voters) && sameMembers(a.learners, b.learners) && sameMembers(a.outgoingVoters, b.outgoingVoters);
+  return (
+    sameMembers(a.voters, b.voters) &&
+    sameMembers(a.learners, b.learners) &&
+    sameMembers(a.outgoingVoters, b.outgoingVoters) &&
+    sameMembers(autoPromoteOf(a), autoPromoteOf(b))
+  );
+}
+
+/** The learners to promote once caught up (none when the field is absent). */
+export function autoPromoteOf(config: ConfigState): readonly NodeId[] {
+  return config.autoPromote ?? [];
+}
+
+/**
+ * A configuration object with `autoPromote` present only when it names someone, so that
+ * configurations without it look exactly as they did before the field existed.
+ */
+export function makeConfig(voters: readonly NodeId[], learners: readonly NodeId[], outgoingVoters: readonly NodeId[], autoPromote: readonly NodeId[] = []): ConfigState {
+  const config: ConfigState = { voters: [...voters], learners: [...learners], outgoingVoters: [...outgoingVoters] };
+  return autoPromote.length > 0 ? { ...config, autoPromote: [...autoPromote] } : config;
 }
 
 /** Throws MembershipError unless `config` is a configuration a cluster can be in. */
@@ -44,13 +63,20 @@ export function validateConfig(config: ConfigState): void {
   if (config.voters.length === 0) fail('a configuration needs at least one voter');
   const voters = new Set([...config.voters, ...config.outgoingVoters]);
   for (const id of config.learners) if (voters.has(id)) fail(`${id} cannot be both a voter and a learner`);
+  if (config.autoPromote !== undefined) {
+    if (!Array.isArray(config.autoPromote)) fail('autoPromote must be an array of node ids');
+    if (new Set(config.autoPromote).size !== config.autoPromote.length) fail('autoPromote names a node twice');
+    for (const id of config.autoPromote) if (!config.learners.includes(id)) fail(`${JSON.stringify(id)} cannot be promoted automatically: it is not a learner`);
+  }
 }
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 export function encodeConfig(config: ConfigState): Uint8Array {
-  return encoder.encode(JSON.stringify({ voters: config.voters, learners: config.learners, outgoingVoters: config.outgoingVoters }));
+  const promote = autoPromoteOf(config);
+  const fields = { voters: config.voters, learners: config.learners, outgoingVoters: config.outgoingVoters };
+  return encoder.encode(JSON.stringify(promote.length > 0 ? { ...fields, autoPromote: promote } : fields));
 }
 
 /** Decodes a Config entry's data; throws if it is not a valid configuration. */
@@ -66,18 +92,19 @@ export function decodeConfig(data: Uint8Array): ConfigState {
     voters: object?.voters ?? [],
     learners: object?.learners ?? [],
     outgoingVoters: object?.outgoingVoters ?? [],
+    autoPromote: object?.autoPromote ?? [],
   };
   validateConfig(config);
-  return Object.freeze({ voters: [...config.voters], learners: [...config.learners], outgoingVoters: [...config.outgoingVoters] });
+  return Object.freeze(makeConfig(config.voters, config.learners, config.outgoingVoters, config.autoPromote));
 }
 
 /**
  * The first configuration to append for a request to move from `current` (not joint) to voters
- * `voters` and learners `learners`: the joint configuration when the voter set changes, the target
- * itself when only learners change.
+ * `voters`, learners `learners` and learners to promote once caught up `autoPromote`: the joint
+ * configuration when the voter set changes, the target itself when only learners change.
  */
-export function firstStep(current: ConfigState, voters: readonly NodeId[], learners: readonly NodeId[]): ConfigState {
-  const target: ConfigState = { voters: [...voters], learners: [...learners], outgoingVoters: [] };
+export function firstStep(current: ConfigState, voters: readonly NodeId[], learners: readonly NodeId[], autoPromote: readonly NodeId[] = []): ConfigState {
+  const target = makeConfig(voters, learners, [], autoPromote);
   validateConfig(target);
   if (sameMembers(current.voters, voters)) return target;
   for (const id of learners) {
@@ -86,14 +113,14 @@ export function firstStep(current: ConfigState, voters: readonly NodeId[], learn
       throw new MembershipError('BAD_MEMBERSHIP', `${id} is a voter: remove it first, then add it back as a learner`);
     }
   }
-  const joint: ConfigState = { voters: [...voters], learners: [...learners], outgoingVoters: [...current.voters] };
+  const joint = makeConfig(voters, learners, current.voters, autoPromote);
   validateConfig(joint);
   return joint;
 }
 
 /** The configuration that ends a joint one: the incoming voters alone. */
 export function leaveJoint(config: ConfigState): ConfigState {
-  return { voters: [...config.voters], learners: [...config.learners], outgoingVoters: [] };
+  return makeConfig(config.voters, config.learners, [], autoPromoteOf(config));
 }
 
 /** The quorum sizes a configuration needs: a majority of `voters`, and of `outgoingVoters` when joint. */
@@ -139,5 +166,6 @@ export function quorumsCanBeDisjoint(a: ConfigState, b: ConfigState): boolean {
 export function describeConfig(config: ConfigState): string {
   const joint = isJoint(config) ? ` (joint with ${config.outgoingVoters.join(',')})` : '';
   const learners = config.learners.length > 0 ? ` learners ${config.learners.join(',')}` : '';
-  return `voters ${config.voters.join(',') || '-'}${joint}${learners}`;
+  const promote = autoPromoteOf(config).length > 0 ? ` (promote ${autoPromoteOf(config).join(',')} when caught up)` : '';
+  return `voters ${config.voters.join(',') || '-'}${joint}${learners}${promote}`;
 }

@@ -255,19 +255,20 @@ export class Raft {
   }
 
   /**
-   * Asks to move to voters `voters` and learners `learners`. A change of voters goes through a
+   * Asks to move to voters `voters` and learners `learners`, of which `autoPromote` are to be made
+   * voters by whichever node leads once they have caught up. A change of voters goes through a
    * joint configuration (both majorities decide) that the leader leaves by itself once it commits;
    * a change of learners only is one step. Returns the index of the entry, or undefined if the
    * configuration already is the target. Throws NotLeaderError, TransferInProgressError, or
    * MembershipError (a change is in flight; the target is invalid).
    */
-  changeConfig(voters: readonly NodeId[], learners: readonly NodeId[]): { index: number; term: number } | undefined {
+  changeConfig(voters: readonly NodeId[], learners: readonly NodeId[], autoPromote: readonly NodeId[] = []): { index: number; term: number } | undefined {
     if (this.role !== 'leader') throw new NotLeaderError(this.leader || undefined);
     if (this.transferTarget !== '') throw new TransferInProgressError(this.transferTarget);
     if (this.configChangePending()) {
       throw new MembershipError('CONFIG_CHANGE_IN_PROGRESS', 'a membership change is in progress; retry when it has committed');
     }
-    const next = firstStep(this.config, voters, learners);
+    const next = firstStep(this.config, voters, learners, autoPromote);
     if (sameConfig(next, this.config)) return undefined;
     return this.appendConfig(next);
   }

@@ -10,7 +10,7 @@ import {
 } from '../errors.js';
 import { Raft, type RaftStatus, type Ready, type Role, type SoftState } from '../raft/raft.js';
 import type { RaftOptions } from '../raft/options.js';
-import { EMPTY_CONFIG, isJoint, MembershipError } from '../raft/config.js';
+import { autoPromoteOf, EMPTY_CONFIG, isJoint, MembershipError } from '../raft/config.js';
 import { isVoter } from '../raft/quorum.js';
 import type { ReadFailure } from '../raft/reads.js';
 import type { Command, StateMachine } from '../state-machine.js';
@@ -220,8 +220,6 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
   private snapshotWanted: { resolve: (meta: SnapshotMeta) => void; reject: (error: Error) => void }[] = [];
   /** Membership changes waiting to commit (resolved when no change is pending any more). */
   private membershipWaiters: { index: number; term: number; resolve: () => void; reject: (error: Error) => void; cancel: () => void }[] = [];
-  /** Learners to promote once they catch up (this leader's intent; not replicated). */
-  private readonly autoPromote = new Set<NodeId>();
   private applyBusy = false;
   private applied = 0;
   private activeProposal: { first: number; pending: PendingProposal<Result> } | undefined;
@@ -510,32 +508,42 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
 
   // ------------------------------------------------------------------ membership
 
-  /** The configuration in force: voters, learners, and the outgoing voters while a change is joint. */
+  /**
+   * The configuration in force: voters, learners, the outgoing voters while a change is joint, and
+   * the learners to promote once caught up.
+   */
   members(): ConfigState {
     return this.raft.config;
   }
 
   /**
    * Replaces the voters (and learners) in one request, by joint consensus: resolves once the new
-   * configuration has committed. Throws NotLeaderError on a follower, MembershipError while
-   * another change is in flight or for an invalid target, TimeoutError (outcome unknown).
+   * configuration has committed. Learners default to the current ones that are not made voters;
+   * `autoPromote` (learners to promote once caught up) defaults to those of the current ones that
+   * stay learners. Throws NotLeaderError on a follower, MembershipError while another change is in
+   * flight or for an invalid target, TimeoutError (outcome unknown).
    */
-  changeMembership(target: { voters: readonly NodeId[]; learners?: readonly NodeId[] }, options?: MembershipOptions): Promise<void> {
+  changeMembership(target: { voters: readonly NodeId[]; learners?: readonly NodeId[]; autoPromote?: readonly NodeId[] }, options?: MembershipOptions): Promise<void> {
     const voters = [...(target?.voters ?? [])];
     const learners = [...(target?.learners ?? this.raft.config.learners.filter((id) => !voters.includes(id)))];
-    return this.submitConfig(voters, learners, options);
+    const autoPromote = [...(target?.autoPromote ?? autoPromoteOf(this.raft.config).filter((id) => learners.includes(id)))];
+    return this.submitConfig(voters, learners, autoPromote, options);
   }
 
   /**
    * Adds a learner: it receives the log (and snapshots) but neither votes nor counts for commit.
-   * With `promote`, this leader makes it a voter once it is within learnerPromotionLag entries.
+   * With `promote`, the configuration marks it to be made a voter once it is within
+   * learnerPromotionLag entries of the leader's log: whichever node leads then does it, so the
+   * request outlives this leader. Asking again with `promote` for a learner already added marks it.
    */
   async addLearner(id: NodeId, options?: MembershipOptions & { promote?: boolean }): Promise<void> {
     checkNodeId(id);
     const config = this.raft.config;
     if (isVoter(config, id)) throw new MembershipError('BAD_MEMBERSHIP', `${id} is already a voter`);
-    if (!config.learners.includes(id)) await this.submitConfig(config.voters, [...config.learners, id], options);
-    if (options?.promote) this.autoPromote.add(id);
+    const learners = config.learners.includes(id) ? config.learners : [...config.learners, id];
+    const current = autoPromoteOf(config);
+    const autoPromote = options?.promote && !current.includes(id) ? [...current, id] : current;
+    await this.submitConfig(config.voters, learners, autoPromote, options);
   }
 
   /** Makes learner `id` a voter. */
@@ -544,8 +552,8 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
     const config = this.raft.config;
     if (config.voters.includes(id)) return Promise.resolve();
     if (!config.learners.includes(id)) return Promise.reject(new MembershipError('BAD_MEMBERSHIP', `${id} is not a learner: add it with addLearner first`));
-    this.autoPromote.delete(id);
-    return this.submitConfig([...config.voters, id], config.learners.filter((l) => l !== id), options);
+    const others = (list: readonly NodeId[]): NodeId[] => list.filter((l) => l !== id);
+    return this.submitConfig([...config.voters, id], others(config.learners), others(autoPromoteOf(config)), options);
   }
 
   /**
@@ -555,18 +563,18 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
   removeMember(id: NodeId, options?: MembershipOptions): Promise<void> {
     checkNodeId(id);
     const config = this.raft.config;
-    this.autoPromote.delete(id);
     if (!config.voters.includes(id) && !config.learners.includes(id)) return Promise.resolve();
-    return this.submitConfig(config.voters.filter((v) => v !== id), config.learners.filter((l) => l !== id), options);
+    const others = (list: readonly NodeId[]): NodeId[] => list.filter((l) => l !== id);
+    return this.submitConfig(others(config.voters), others(config.learners), others(autoPromoteOf(config)), options);
   }
 
-  private submitConfig(voters: readonly NodeId[], learners: readonly NodeId[], options: MembershipOptions | undefined): Promise<void> {
+  private submitConfig(voters: readonly NodeId[], learners: readonly NodeId[], autoPromote: readonly NodeId[], options: MembershipOptions | undefined): Promise<void> {
     if (this.closed) return Promise.reject(this.failure ?? new ClosedError());
     const timeoutMs = options?.timeoutMs ?? this.tuning.proposalTimeoutMs;
     if (!(typeof timeoutMs === 'number' && timeoutMs > 0)) return Promise.reject(new RangeError(`timeoutMs must be a positive number, got ${String(timeoutMs)}`));
     let appended: { index: number; term: number } | undefined;
     try {
-      appended = this.raft.changeConfig(voters, learners);
+      appended = this.raft.changeConfig(voters, learners, autoPromote);
     } catch (error) {
       if (error instanceof NotLeaderError) return Promise.reject(this.notLeader());
       return Promise.reject(error as Error);
@@ -603,15 +611,13 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
     this.membershipWaiters = keep;
   }
 
-  /** The leader promotes learners that asked for it once they are close enough. */
+  /** The leader promotes the learners the configuration marks for it once they are close enough. */
   private promoteCaughtUpLearners(): void {
-    if (this.autoPromote.size === 0 || this.raft.role !== 'leader' || this.raft.configChangePending()) return;
+    const marked = autoPromoteOf(this.raft.config);
+    if (marked.length === 0 || this.raft.role !== 'leader' || this.raft.configChangePending()) return;
     const status = this.raft.status();
-    for (const id of this.autoPromote) {
-      if (!status.config.learners.includes(id)) {
-        if (!isVoter(status.config, id)) this.autoPromote.delete(id);
-        continue;
-      }
+    if (status.transferTarget !== '') return; // no changes while leadership moves
+    for (const id of marked) {
       const pr = status.progress.find((p) => p.id === id);
       if (!pr || status.lastIndex - pr.match > this.tuning.learnerPromotionLag) continue;
       this.promote(id).catch((error: unknown) => this.emit('warning', error as Error));
@@ -937,7 +943,6 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
 
   private onConfig(config: ConfigState): void {
     const members = new Set([...config.voters, ...config.learners, ...config.outgoingVoters]);
-    for (const id of this.autoPromote) if (!members.has(id)) this.autoPromote.delete(id);
     if (this.raft.role === 'leader') {
       for (const peer of this.raft.status().progress) if (!members.has(peer.id)) this.sender.abort(peer.id);
     }

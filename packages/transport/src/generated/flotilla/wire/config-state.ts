@@ -57,8 +57,20 @@ outgoingVotersLength():number {
   return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
 }
 
+autoPromote(index: number):string
+autoPromote(index: number,optionalEncoding:flatbuffers.Encoding):string|Uint8Array
+autoPromote(index: number,optionalEncoding?:any):string|Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 10);
+  return offset ? this.bb!.__string(this.bb!.__vector(this.bb_pos + offset) + index * 4, optionalEncoding) : null;
+}
+
+autoPromoteLength():number {
+  const offset = this.bb!.__offset(this.bb_pos, 10);
+  return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
+}
+
 static startConfigState(builder:flatbuffers.Builder) {
-  builder.startObject(3);
+  builder.startObject(4);
 }
 
 static addVoters(builder:flatbuffers.Builder, votersOffset:flatbuffers.Offset) {
@@ -109,16 +121,33 @@ static startOutgoingVotersVector(builder:flatbuffers.Builder, numElems:number) {
   builder.startVector(4, numElems, 4);
 }
 
+static addAutoPromote(builder:flatbuffers.Builder, autoPromoteOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(3, autoPromoteOffset, 0);
+}
+
+static createAutoPromoteVector(builder:flatbuffers.Builder, data:flatbuffers.Offset[]):flatbuffers.Offset {
+  builder.startVector(4, data.length, 4);
+  for (let i = data.length - 1; i >= 0; i--) {
+    builder.addOffset(data[i]!);
+  }
+  return builder.endVector();
+}
+
+static startAutoPromoteVector(builder:flatbuffers.Builder, numElems:number) {
+  builder.startVector(4, numElems, 4);
+}
+
 static endConfigState(builder:flatbuffers.Builder):flatbuffers.Offset {
   const offset = builder.endObject();
   return offset;
 }
 
-static createConfigState(builder:flatbuffers.Builder, votersOffset:flatbuffers.Offset, learnersOffset:flatbuffers.Offset, outgoingVotersOffset:flatbuffers.Offset):flatbuffers.Offset {
+static createConfigState(builder:flatbuffers.Builder, votersOffset:flatbuffers.Offset, learnersOffset:flatbuffers.Offset, outgoingVotersOffset:flatbuffers.Offset, autoPromoteOffset:flatbuffers.Offset):flatbuffers.Offset {
   ConfigState.startConfigState(builder);
   ConfigState.addVoters(builder, votersOffset);
   ConfigState.addLearners(builder, learnersOffset);
   ConfigState.addOutgoingVoters(builder, outgoingVotersOffset);
+  ConfigState.addAutoPromote(builder, autoPromoteOffset);
   return ConfigState.endConfigState(builder);
 }
 }
