@@ -14,6 +14,38 @@ const END = Buffer.from('FLTSNEND');
 const TRAILER = 24;
 const MAX_META_BYTES = 1024 * 1024;
 
+/**
+ * Tuning and test seams of FileSnapshotStore: not part of the documented API (FileStorage opens
+ * its store with the defaults).
+ * @internal
+ */
+export interface SnapshotStoreOptions {
+  /** A snapshot being written starts a background datasync every this many bytes. Default 8 MiB; Infinity turns it off. */
+  readonly backgroundSyncBytes?: number;
+  /** How a background flush is done. Default `fh.datasync()`; tests count calls and inject failures. */
+  readonly datasync?: (fh: FileHandle) => Promise<void>;
+}
+
+interface WriterOptions {
+  readonly backgroundSyncBytes: number;
+  readonly datasync: (fh: FileHandle) => Promise<void>;
+}
+
+const DEFAULTS: WriterOptions = {
+  backgroundSyncBytes: 8 * 1024 * 1024,
+  datasync: (fh) => fh.datasync(),
+};
+
+function checkOptions(options: unknown): WriterOptions {
+  if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+  const { backgroundSyncBytes = DEFAULTS.backgroundSyncBytes, datasync = DEFAULTS.datasync } = options as Record<string, unknown>;
+  if (typeof backgroundSyncBytes !== 'number') throw new TypeError('backgroundSyncBytes must be a number');
+  if (backgroundSyncBytes !== Infinity && (!Number.isSafeInteger(backgroundSyncBytes) || backgroundSyncBytes < 1))
+    throw new RangeError('backgroundSyncBytes must be a positive safe integer or Infinity');
+  if (typeof datasync !== 'function') throw new TypeError('datasync must be a function');
+  return { backgroundSyncBytes, datasync: datasync as WriterOptions['datasync'] };
+}
+
 function fileName(meta: SnapshotMeta): string {
   return `${String(meta.index).padStart(20, '0')}-${meta.term}.snap`;
 }
@@ -31,6 +63,8 @@ function checkMeta(meta: unknown): SnapshotMeta {
     const list = config[key];
     if (!Array.isArray(list) || !list.every((x) => typeof x === 'string')) throw new TypeError(`meta.config.${key} must be an array of strings`);
   }
+  const promote = config.autoPromote;
+  if (promote !== undefined && (!Array.isArray(promote) || !promote.every((x) => typeof x === 'string'))) throw new TypeError('meta.config.autoPromote must be an array of strings');
   return meta as SnapshotMeta;
 }
 
@@ -78,14 +112,18 @@ export class FileSnapshotStore implements SnapshotStore {
   readonly dir: string;
   private current: { meta: SnapshotMeta; file: string } | undefined;
   private counter = 0;
+  private readonly options: WriterOptions;
 
-  private constructor(dir: string) {
+  private constructor(dir: string, options: WriterOptions) {
     this.dir = dir;
+    this.options = options;
   }
 
-  static async open(dir: string): Promise<FileSnapshotStore> {
+  /** `options` is internal (see SnapshotStoreOptions). */
+  static async open(dir: string, options: SnapshotStoreOptions = {}): Promise<FileSnapshotStore> {
+    const opts = checkOptions(options);
     await mkdir(dir, { recursive: true });
-    const store = new FileSnapshotStore(dir);
+    const store = new FileSnapshotStore(dir, opts);
     const names = (await readdir(dir)).sort();
     for (const name of names) if (name.endsWith('.tmp')) await unlink(join(dir, name)).catch(() => undefined);
     const snaps = names.filter((n) => n.endsWith('.snap')).reverse();
@@ -122,7 +160,7 @@ export class FileSnapshotStore implements SnapshotStore {
     const temp = `${final}.${process.pid}.${++this.counter}.tmp`;
     const fh = await openFile(temp, 'w');
     await fh.write(header, 0, header.length, 0);
-    return new Writer(this, meta, fh, temp, final, header);
+    return new Writer(this, meta, fh, temp, final, header, this.options);
   }
 
   async open(): Promise<SnapshotReader | undefined> {
@@ -154,7 +192,18 @@ class Writer implements SnapshotWriter {
   private size = 0;
   private crc = 0;
   private done = false;
+  /** commit() has begun: the data ends here, later writes and commits are refused. */
+  private closing = false;
   private chain: Promise<void> = Promise.resolve();
+  /** Bytes written since the last background flush was started. */
+  private unsynced = 0;
+  /** The background flush in flight, if any (at most one). */
+  private syncing: Promise<void> | undefined;
+  /**
+   * The first failed write or background flush: every later write and the commit reject with it
+   * (a chunk that failed is already counted in size and checksum, so committing would leave a hole).
+   */
+  private failure: { readonly error: unknown } | undefined;
 
   constructor(
     private readonly store: FileSnapshotStore,
@@ -163,36 +212,72 @@ class Writer implements SnapshotWriter {
     private readonly temp: string,
     private readonly final: string,
     private readonly header: Buffer,
+    private readonly options: WriterOptions,
   ) {
     this.offset = header.length;
   }
 
   write(chunk: Uint8Array): Promise<void> {
     if (!(chunk instanceof Uint8Array)) return Promise.reject(new TypeError('chunk must be a Uint8Array'));
-    if (this.done) return Promise.reject(new ClosedError('the snapshot writer is finished'));
+    if (this.done || this.closing) return Promise.reject(new ClosedError('the snapshot writer is finished'));
     const run = async (): Promise<void> => {
+      if (this.failure) throw this.failure.error;
       const at = this.offset;
       this.offset += chunk.byteLength;
       this.size += chunk.byteLength;
       this.crc = native.crc32c(chunk, this.crc);
       let written = 0;
-      while (written < chunk.byteLength) {
-        const { bytesWritten } = await this.fh.write(chunk, written, chunk.byteLength - written, at + written);
-        written += bytesWritten;
+      try {
+        while (written < chunk.byteLength) {
+          const { bytesWritten } = await this.fh.write(chunk, written, chunk.byteLength - written, at + written);
+          written += bytesWritten;
+        }
+      } catch (error) {
+        this.failure ??= { error };
+        throw error;
       }
+      this.unsynced += chunk.byteLength;
+      if (this.unsynced >= this.options.backgroundSyncBytes && this.syncing === undefined) this.startBackgroundSync();
     };
     const p = this.chain.then(run);
     this.chain = p.catch(() => undefined);
     return p;
   }
 
+  /**
+   * Flushes what was written so far while the stream goes on; write() does not wait for it.
+   * Otherwise the kernel keeps the whole snapshot dirty in the page cache and the final fsync
+   * writes all of it after the last chunk: receiving and writing to disk take turns instead of
+   * overlapping.
+   */
+  private startBackgroundSync(): void {
+    this.unsynced = 0;
+    this.syncing = Promise.resolve(this.fh)
+      .then((fh) => this.options.datasync(fh))
+      .then(
+        () => {
+          this.syncing = undefined;
+        },
+        (error: unknown) => {
+          this.failure ??= { error };
+          this.syncing = undefined;
+        },
+      );
+  }
+
   async commit(checksum?: number): Promise<void> {
-    if (this.done) throw new ClosedError('the snapshot writer is finished');
+    if (this.done || this.closing) throw new ClosedError('the snapshot writer is finished');
     if (checksum !== undefined && (typeof checksum !== 'number' || !Number.isInteger(checksum) || checksum < 0 || checksum > 0xffffffff))
       throw new TypeError('checksum must be a uint32');
+    this.closing = true;
     await this.chain;
+    await this.syncing;
+    if (this.failure) {
+      await this.discard();
+      throw this.failure.error;
+    }
     if (checksum !== undefined && checksum !== this.crc) {
-      await this.abort();
+      await this.discard();
       throw new CorruptSnapshotError(this.temp, `checksum ${checksum} does not match the data written (${this.crc})`);
     }
     this.done = true;
@@ -214,10 +299,17 @@ class Writer implements SnapshotWriter {
     await this.store.installed(this.meta, this.final);
   }
 
+  /** Drops the snapshot being written; nothing once commit() has begun (it finishes or cleans up itself). */
   async abort(): Promise<void> {
+    if (this.closing) return;
+    await this.discard();
+  }
+
+  private async discard(): Promise<void> {
     if (this.done) return;
     this.done = true;
     await this.chain;
+    await this.syncing; // never rejects: a failure is kept in `failure`
     await this.fh.close().catch(() => undefined);
     await unlink(this.temp).catch(() => undefined);
   }
