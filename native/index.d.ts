@@ -68,3 +68,8 @@ export function baselineWriteSync(
   count: number,
   batch: number,
 ): Promise<{ elapsedNs: number; batchLatencyNs: Float64Array }>;
+/**
+ * Sets glibc's malloc parameters for the whole process (mallopt M_MMAP_THRESHOLD, M_TRIM_THRESHOLD,
+ * M_TOP_PAD). True if all three were applied; false where the C library is not glibc.
+ */
+export function tuneAllocator(mmapThresholdBytes: number, trimThresholdBytes: number, topPadBytes: number): boolean;

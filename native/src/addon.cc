@@ -8,6 +8,10 @@
 #include <cstring>
 #include <memory>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include "crc32c.h"
 #include "wal.h"
 
@@ -381,6 +385,29 @@ Napi::Value Baseline(const Napi::CallbackInfo& info) {
   return p;
 }
 
+// tuneAllocator(mmapThresholdBytes, trimThresholdBytes, topPadBytes) -> boolean: sets glibc's malloc
+// parameters for the whole process (mallopt); false where the C library is not glibc. Ranges are
+// checked in @flotilla/storage; mallopt itself refuses an mmap threshold above 32 MiB.
+Napi::Value TuneAllocator(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber())
+    throw Napi::TypeError::New(env, "tuneAllocator(mmapThresholdBytes, trimThresholdBytes, topPadBytes)");
+  int values[3];
+  for (int i = 0; i < 3; i++) {
+    double v = info[i].As<Napi::Number>().DoubleValue();
+    if (!(v >= 0 && v <= 2147483647.0) || std::floor(v) != v) throw Napi::RangeError::New(env, "tuneAllocator: sizes must be integers in [0, 2^31)");
+    values[i] = static_cast<int>(v);
+  }
+#if defined(__GLIBC__)
+  bool ok = mallopt(M_MMAP_THRESHOLD, values[0]) == 1;
+  ok = mallopt(M_TRIM_THRESHOLD, values[1]) == 1 && ok;
+  ok = mallopt(M_TOP_PAD, values[2]) == 1 && ok;
+  return Napi::Boolean::New(env, ok);
+#else
+  return Napi::Boolean::New(env, false);
+#endif
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Napi::Function ctor = WalHandle::Init(env);
   WalHandle::ctor = new Napi::FunctionReference(Napi::Persistent(ctor));
@@ -390,6 +417,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("crc32cHardware", Napi::Boolean::New(env, crc32cHardware()));
   exports.Set("baselineWriteSync", Napi::Function::New(env, Baseline));
   exports.Set("recordHeaderSize", Napi::Number::New(env, kRecHeaderSize));
+  exports.Set("tuneAllocator", Napi::Function::New(env, TuneAllocator));
   return exports;
 }
 

@@ -3,3 +3,4 @@ export { FileSnapshotStore } from './snapshots.js';
 export { StorageIOError, LockedError, CorruptSnapshotError } from './errors.js';
 export { encodeHardState, decodeHardState } from './hard-state.js';
 export { native } from './native.js';
+export { tuneAllocator, type AllocatorTuning, type AllocatorTuningResult } from './allocator.js';
