@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { tuneAllocator } from '@flotilla/storage';
 import { runClusterBenchmark } from './cluster/index.js';
 import { runCoreBenchmarks } from './core/index.js';
 import { runSimulation } from './sim.js';
@@ -27,7 +28,10 @@ if (seconds !== undefined && !(seconds > 0)) throw new RangeError(`--seconds tak
 const levels = levelsArg ? levelsArg.split(',').map(Number) : undefined;
 if (levels && !levels.every((c) => Number.isSafeInteger(c) && c > 0)) throw new RangeError(`--levels takes positive integers, got ${levelsArg}`);
 
-console.log(`Flotilla benchmarks${quick ? ' (quick)' : ''}: node ${process.version}, ${process.platform}/${process.arch}`);
+// As `flotilla start` does, for this process (the transport and storage benchmarks and their
+// baselines run here) and every node process the benchmarks start.
+const allocator = tuneAllocator();
+console.log(`Flotilla benchmarks${quick ? ' (quick)' : ''}: node ${process.version}, ${process.platform}/${process.arch}; glibc malloc ${allocator.applied ? `tuned (mmap threshold ${allocator.mmapThresholdBytes >> 20} MiB, trim threshold ${allocator.trimThresholdBytes >> 20} MiB, top pad ${allocator.topPadBytes >> 20} MiB)` : 'not tuned'} in every process`);
 if (wanted('cluster')) await runClusterBenchmark({ quick, ...(json ? { json } : {}), ...(cpuProfileDir ? { cpuProfileDir } : {}), ...(levels ? { levels } : {}), ...(seconds ? { seconds } : {}) });
 if (wanted('snapshot')) await runSnapshotBenchmark({ quick, ...(json ? { json } : {}), ...(cpuProfileDir ? { cpuProfileDir } : {}) });
 if (wanted('core')) await runCoreBenchmarks({ quick });

@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import { createServer, connect, type Socket } from 'node:net';
 import { DEFAULT_TUNING, RaftNode, type StateMachine } from '@flotilla/core';
-import { FileStorage } from '@flotilla/storage';
+import { FileStorage, tuneAllocator } from '@flotilla/storage';
 import { WebSocketTransport } from '@flotilla/transport';
 import type { NetChildConfig, NodeChildConfig } from './harness.js';
 import { ArenaStateMachine, GeneratedStateMachine, fillCommand } from './machines.js';
@@ -25,6 +25,8 @@ const send = (message: object): void => {
   if (process.connected) process.send!(message);
 };
 
+// Every process of the benchmark, the raw loopback baseline's included, as `flotilla start` does.
+tuneAllocator();
 const config = JSON.parse(process.env['FLOTILLA_SNAPSHOT_BENCH'] ?? 'null') as NodeChildConfig | NetChildConfig;
 const handlers = new Map<string, (r: Request) => Promise<object> | object>();
 

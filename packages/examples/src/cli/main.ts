@@ -3,6 +3,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '@flotilla/core';
+import { tuneAllocator } from '@flotilla/storage';
 import { startKvService } from '../kv/service.js';
 import { LocalCluster } from '../node/cluster.js';
 import { LOG_LEVELS, type LogLevel } from '../node/config.js';
@@ -78,8 +79,11 @@ async function waitForSignal(): Promise<void> {
 
 async function startCommand(args: ParsedArgs): Promise<number> {
   const config = await loadNodeConfig(args);
+  // This process is ours: megabyte frames (snapshot chunks, bulk appends) should not fault in fresh pages.
+  const allocator = tuneAllocator();
   // The service logs its state changes, peer connections and errors as JSON lines to stdout.
   const service = await startKvService(config);
+  service.log.debug({ event: 'allocator', ...allocator }, allocator.applied ? 'glibc malloc tuned for large messages' : 'allocator not tuned (not glibc)');
   await waitForSignal();
   service.log.info({ event: 'stopping' }, 'stopping');
   await service.close();

@@ -1,6 +1,7 @@
 // One Flotilla node as a child process, driven by its parent over IPC (tests and benchmarks).
 // Config: JSON in FLOTILLA_NODE_CONFIG. FLOTILLA_KEEP_ENTRIES=1 keeps the list of applied commands.
 import { FlotillaError, TimeoutError, NotLeaderError, defaultResultCodec, type ResultCodec } from '@flotilla/core';
+import { tuneAllocator } from '@flotilla/storage';
 import { HttpServer } from '../http/server.js';
 import { clientApi } from './client-api.js';
 import { parseHostPort, parseNodeConfig } from './config.js';
@@ -8,6 +9,9 @@ import { LatencyHistogram } from './histogram.js';
 import { Ledger } from './ledger.js';
 import { startNode, type RunningNode } from './server.js';
 import { startKvService } from '../kv/service.js';
+
+// As `flotilla start` does: large frames should not fault in fresh pages (see tuneAllocator).
+tuneAllocator();
 
 interface Request {
   readonly seq: number;
