@@ -4,12 +4,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { summarize } from './report.js';
-import { runJepsen } from './run.js';
-import { TEST_TIMING, testLog, testSeed } from './support.js';
+import { runUntilCaught, TEST_TIMING, testLog } from './support.js';
 
 test('UNSAFE local reads, leader partitioned away: the checker reports reads that are not linearizable', async () => {
-  const report = await runJepsen({ timeSec: 12, seed: testSeed(), workload: 'register', nemeses: ['partition-leader'], unsafeReads: true, timing: TEST_TIMING, log: testLog });
-  const summary = summarize(report);
+  const { report, missed } = await runUntilCaught({ timeSec: 12, workload: 'register', nemeses: ['partition-leader'], unsafeReads: true, timing: TEST_TIMING, log: testLog }, (r) => r.register!.keys.some((k) => k.outcome === 'illegal'));
+  const summary = [...missed, summarize(report)].join('\n');
   assert.equal(report.valid, false, summary);
   const illegal = report.register!.keys.filter((k) => k.outcome === 'illegal');
   assert.ok(illegal.length > 0, summary);
@@ -21,14 +20,14 @@ test('UNSAFE local reads, leader partitioned away: the checker reports reads tha
 });
 
 test('UNSAFE early acknowledgements, leader killed: the checker reports lost writes (register) and lost appends (list-append)', async () => {
-  const register = await runJepsen({ timeSec: 12, seed: testSeed(), workload: 'register', nemeses: ['kill-leader'], unsafeAcks: true, timing: TEST_TIMING, log: testLog });
-  const summary = summarize(register);
+  const { report: register, missed } = await runUntilCaught({ timeSec: 12, workload: 'register', nemeses: ['kill-leader'], unsafeAcks: true, timing: TEST_TIMING, log: testLog }, (r) => r.register!.keys.some((k) => k.outcome === 'illegal'));
+  const summary = [...missed, summarize(register)].join('\n');
   assert.equal(register.valid, false, summary);
   assert.ok(register.register!.keys.some((k) => k.outcome === 'illegal'), summary);
   console.log(summary);
 
-  const list = await runJepsen({ timeSec: 12, seed: testSeed(), workload: 'list-append', nemeses: ['kill-leader'], unsafeAcks: true, timing: TEST_TIMING, log: testLog });
-  const listSummary = summarize(list);
+  const { report: list, missed: listMissed } = await runUntilCaught({ timeSec: 12, workload: 'list-append', nemeses: ['kill-leader'], unsafeAcks: true, timing: TEST_TIMING, log: testLog }, (r) => (r.listAppend!.counts['lost'] ?? 0) > 0);
+  const listSummary = [...listMissed, summarize(list)].join('\n');
   assert.equal(list.valid, false, listSummary);
   assert.ok((list.listAppend!.counts['lost'] ?? 0) > 0, `acknowledged appends are missing from the final lists\n${listSummary}`);
   console.log(listSummary);
