@@ -33,13 +33,14 @@ test('the snapshot benchmark, tiny: a 4 MiB snapshot between two processes and a
     assert.equal(t.snapshotBytes, 4 * 1024 * 1024);
     assert.equal(t.rounds, 1);
     assert.equal(t.samples.length, 1);
-    for (const key of ['takeSeconds', 'firstChunkSeconds', 'installedSeconds', 'restoredSeconds', 'installedMBps', 'restoredMBps', 'installedOfRaw', 'restoredOfRaw', 'learnerRssBytes'] as const) positive(t[key], `transfer.${key}`);
+    for (const key of ['takeSeconds', 'firstChunkSeconds', 'installedSeconds', 'restoredSeconds', 'installedMBps', 'restoredMBps', 'installedOfRaw', 'restoredOfRaw', 'installedOfDisk', 'restoredOfDisk', 'learnerRssBytes'] as const) positive(t[key], `transfer.${key}`);
     for (const key of ['rawLoopbackMBps', 'rawLoopbackSeconds', 'diskWriteFsyncMBps', 'diskWriteFsyncSeconds'] as const) positive(t.baseline[key], `transfer.baseline.${key}`);
     // The stream is written before it is durable, and durable before it is restored.
     assert.ok(t.firstChunkSeconds <= t.installedSeconds && t.installedSeconds <= t.restoredSeconds, JSON.stringify(t));
     // The figures agree with each other: throughput is the size over the time, the ratio is of the baseline.
     assert.ok(Math.abs(t.restoredMBps - t.snapshotBytes / t.restoredSeconds / 1e6) < 1e-6 * t.restoredMBps);
     assert.ok(Math.abs(t.restoredOfRaw - t.baseline.rawLoopbackSeconds / t.restoredSeconds) < 1e-9);
+    assert.ok(Math.abs(t.installedOfDisk - t.baseline.diskWriteFsyncSeconds / t.installedSeconds) < 1e-9);
     // Sane: loopback moves 4 MiB faster than 10 MB/s, and under a minute.
     assert.ok(t.baseline.rawLoopbackMBps > 10 && t.restoredSeconds < 60, JSON.stringify(t));
 
