@@ -179,8 +179,13 @@ export class FileSnapshotStore implements SnapshotStore {
   /** @internal */
   async installed(meta: SnapshotMeta, file: string): Promise<void> {
     const previous = this.current;
-    if (!previous || meta.index >= previous.meta.index) this.current = { meta, file };
-    if (previous && previous.file !== this.current?.file) {
+    if (previous && meta.index < previous.meta.index) {
+      // Committed after a newer one (two writers open at once): superseded already, never served.
+      if (file !== previous.file) await unlink(file).catch(() => undefined);
+      return;
+    }
+    this.current = { meta, file };
+    if (previous && previous.file !== file) {
       // Readers that have the old file open keep reading it (POSIX unlink semantics).
       await unlink(previous.file).catch(() => undefined);
     }

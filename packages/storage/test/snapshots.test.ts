@@ -355,6 +355,22 @@ describe('snapshots', () => {
     await assert.rejects(store.create({ index: 8, term: 2, config: { ...config, autoPromote: 'd' } } as unknown as SnapshotMeta), TypeError);
   });
 
+  it('a snapshot committed after a newer one is dropped: the newer stays latest and no older file is left behind', async () => {
+    const dir = join(fresh(), 'snapshots');
+    const store = await FileSnapshotStore.open(dir);
+    const older = await store.create(meta(10, 1));
+    const newer = await store.create(meta(20, 2));
+    await newer.write(Buffer.from('new'));
+    await newer.commit();
+    await older.write(Buffer.from('old'));
+    await older.commit();
+    assert.deepEqual(store.latest(), meta(20, 2));
+    assert.deepEqual(readdirSync(dir), ['00000000000000000020-2.snap']);
+    const reader = (await store.open())!;
+    assert.equal(Buffer.from(await reader.read(0, 3)).toString(), 'new');
+    await reader.close();
+  });
+
   it('Infinity turns background flushes off', async () => {
     const dir = join(fresh(), 'snapshots');
     let calls = 0;
