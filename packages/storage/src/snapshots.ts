@@ -26,10 +26,7 @@ export interface SnapshotStoreOptions {
   readonly datasync?: (fh: FileHandle) => Promise<void>;
 }
 
-interface WriterOptions {
-  readonly backgroundSyncBytes: number;
-  readonly datasync: (fh: FileHandle) => Promise<void>;
-}
+type WriterOptions = Required<SnapshotStoreOptions>;
 
 const DEFAULTS: WriterOptions = {
   backgroundSyncBytes: 8 * 1024 * 1024,

@@ -74,9 +74,7 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 export function encodeConfig(config: ConfigState): Uint8Array {
-  const promote = autoPromoteOf(config);
-  const fields = { voters: config.voters, learners: config.learners, outgoingVoters: config.outgoingVoters };
-  return encoder.encode(JSON.stringify(promote.length > 0 ? { ...fields, autoPromote: promote } : fields));
+  return encoder.encode(JSON.stringify(makeConfig(config.voters, config.learners, config.outgoingVoters, autoPromoteOf(config))));
 }
 
 /** Decodes a Config entry's data; throws if it is not a valid configuration. */
@@ -166,6 +164,7 @@ export function quorumsCanBeDisjoint(a: ConfigState, b: ConfigState): boolean {
 export function describeConfig(config: ConfigState): string {
   const joint = isJoint(config) ? ` (joint with ${config.outgoingVoters.join(',')})` : '';
   const learners = config.learners.length > 0 ? ` learners ${config.learners.join(',')}` : '';
-  const promote = autoPromoteOf(config).length > 0 ? ` (promote ${autoPromoteOf(config).join(',')} when caught up)` : '';
+  const marked = autoPromoteOf(config);
+  const promote = marked.length > 0 ? ` (promote ${marked.join(',')} when caught up)` : '';
   return `voters ${config.voters.join(',') || '-'}${joint}${learners}${promote}`;
 }

@@ -552,8 +552,7 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
     const config = this.raft.config;
     if (config.voters.includes(id)) return Promise.resolve();
     if (!config.learners.includes(id)) return Promise.reject(new MembershipError('BAD_MEMBERSHIP', `${id} is not a learner: add it with addLearner first`));
-    const others = (list: readonly NodeId[]): NodeId[] => list.filter((l) => l !== id);
-    return this.submitConfig([...config.voters, id], others(config.learners), others(autoPromoteOf(config)), options);
+    return this.submitConfig([...config.voters, id], without(config.learners, id), without(autoPromoteOf(config), id), options);
   }
 
   /**
@@ -564,8 +563,7 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
     checkNodeId(id);
     const config = this.raft.config;
     if (!config.voters.includes(id) && !config.learners.includes(id)) return Promise.resolve();
-    const others = (list: readonly NodeId[]): NodeId[] => list.filter((l) => l !== id);
-    return this.submitConfig(others(config.voters), others(config.learners), others(autoPromoteOf(config)), options);
+    return this.submitConfig(without(config.voters, id), without(config.learners, id), without(autoPromoteOf(config), id), options);
   }
 
   private submitConfig(voters: readonly NodeId[], learners: readonly NodeId[], autoPromote: readonly NodeId[], options: MembershipOptions | undefined): Promise<void> {
@@ -1224,6 +1222,11 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
     for (const w of this.snapshotWanted) w.reject(error);
     this.snapshotWanted = [];
   }
+}
+
+/** `list` without `id`: the member lists of a configuration change. */
+function without(list: readonly NodeId[], id: NodeId): NodeId[] {
+  return list.filter((x) => x !== id);
 }
 
 function checkNodeId(id: unknown): asserts id is NodeId {
