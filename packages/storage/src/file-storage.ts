@@ -5,19 +5,16 @@ import {
   ClosedError,
   CompactedError,
   type Entry,
-  type EntryType,
   type HardState,
   type InitialState,
   type LogStore,
   type SnapshotMeta,
 } from '@flotilla/core';
 import { fromNative } from './errors.js';
-import { decodeHardState, encodeHardState, MAX_VOTE_BYTES, readU64, writeU64 } from './hard-state.js';
+import { decodeHardState, encodeHardState, MAX_VOTE_BYTES } from './hard-state.js';
 import { native, type NativeError, type Wal } from './native.js';
+import { decodeRecords, encodeRecords, RECORD_HEADER_BYTES } from './records.js';
 import { FileSnapshotStore } from './snapshots.js';
-
-/** Bytes of a record header on disk: u32 length, u32 CRC32C, u64 index, u64 term, u8 type. */
-export const RECORD_HEADER_BYTES = 25;
 
 export interface FileStorageOptions {
   /** Size of each segment file (preallocated). Default 64 MiB; 4 KiB to 1 GiB. */
@@ -370,19 +367,10 @@ export class FileStorage implements LogStore {
     if (batch.length === 0) return;
     const count = this.batchEntries;
     const records = Buffer.allocUnsafe(this.batchBytes);
+    const view = new DataView(records.buffer, records.byteOffset, records.byteLength);
     let off = 0;
     for (const p of batch) {
-      if (!p.entries) continue;
-      for (const e of p.entries) {
-        const len = RECORD_HEADER_BYTES + e.data.byteLength;
-        records.writeUInt32LE(len, off);
-        records.writeUInt32LE(0, off + 4);
-        writeU64(records, off + 8, e.index);
-        writeU64(records, off + 16, e.term);
-        records[off + 24] = e.type;
-        records.set(e.data, off + RECORD_HEADER_BYTES);
-        off += len;
-      }
+      if (p.entries) off = encodeRecords(records, view, off, p.entries);
     }
     const hs = this.batchHardState;
     const first = this.batchFirst;
@@ -614,22 +602,4 @@ export class FileStorage implements LogStore {
     }
     if (this.tailHead === this.tail.length) this.clearTail(Math.max(this.tailStart, this.last + 1));
   }
-}
-
-/** Parses raw records returned by the addon; payloads are views into `buf` (no copy). */
-export function decodeRecords(buf: Buffer): Entry[] {
-  const out: Entry[] = [];
-  let off = 0;
-  while (off < buf.length) {
-    const len = off + RECORD_HEADER_BYTES <= buf.length ? buf.readUInt32LE(off) : 0;
-    if (len < RECORD_HEADER_BYTES || off + len > buf.length) throw new Error(`malformed record buffer at ${off}`);
-    out.push({
-      index: readU64(buf, off + 8),
-      term: readU64(buf, off + 16),
-      type: buf[off + 24] as EntryType,
-      data: buf.subarray(off + RECORD_HEADER_BYTES, off + len),
-    });
-    off += len;
-  }
-  return out;
 }

@@ -247,4 +247,21 @@ describe('FileStorage as a LogStore', () => {
     assert.equal(s.term(3), 2 ** 40);
     await s.close();
   });
+
+  it('keeps indices and terms above 2^32 through the disk and a reopen', async () => {
+    const dir = fresh();
+    const s = await FileStorage.open(dir, { tailCacheBytes: 0 });
+    const base = 2 ** 33 + 2 ** 32 - 3; // the low 32 bits wrap inside the written range
+    await s.reset({ index: base, term: 2 ** 35 + 1, config: { voters: ['a'], learners: [], outgoingVoters: [] } });
+    const es: Entry[] = [];
+    for (let i = 1; i <= 6; i++) es.push({ index: base + i, term: 2 ** 35 + 1 + (i > 3 ? 2 ** 32 : 0), type: 0, data: new Uint8Array([i]) });
+    await s.write(undefined, es);
+    same(s.entries(base + 1, base + 7, Infinity), es);
+    await s.close();
+    const r = await FileStorage.open(dir, { tailCacheBytes: 0 });
+    assert.equal(r.lastIndex(), base + 6);
+    assert.equal(r.term(base + 5), 2 ** 35 + 1 + 2 ** 32);
+    same(r.entries(base + 1, base + 7, Infinity), es);
+    await r.close();
+  });
 });
