@@ -34,3 +34,4 @@ export { MemorySnapshotStore } from './memory/memory-snapshot-store.js';
 export { crc32c } from './memory/crc32c.js';
 export { MemoryLog } from './memory/memory-log.js';
 export { MemoryNetwork } from './memory/memory-transport.js';
+export { EntryBuffer } from './memory/entry-buffer.js';
