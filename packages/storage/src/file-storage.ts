@@ -4,6 +4,7 @@ import {
   BusyError,
   ClosedError,
   CompactedError,
+  EntryBuffer,
   type Entry,
   type HardState,
   type InitialState,
@@ -124,9 +125,8 @@ export class FileStorage implements LogStore {
   private runStart: number[] = [];
   private runTerm: number[] = [];
 
-  /** In-memory tail: entries [tailStart, last], at tail[tailHead...]. */
-  private tail: Entry[] = [];
-  private tailHead = 0;
+  /** In-memory tail: entries [tailStart, last]. */
+  private readonly tail = new EntryBuffer(1024);
   private tailStart: number;
   private tailBytes = 0;
 
@@ -274,15 +274,18 @@ export class FileStorage implements LogStore {
     if (lo > hi) throw new RangeError(`entries [${lo}, ${hi}): lo is above hi`);
     if (lo === hi) return [];
     if (lo >= this.tailStart) {
-      const out: Entry[] = [];
+      // Find where the byte budget ends (always at least one entry), then copy the run at once.
+      const from = lo - this.tailStart;
+      const to = hi - this.tailStart;
+      let end = from;
       let bytes = 0;
-      for (let i = lo; i < hi; i++) {
-        const entry = this.tail[this.tailHead + i - this.tailStart]!;
-        if (out.length > 0 && bytes + entry.data.byteLength > maxBytes) break;
-        out.push(entry);
-        bytes += entry.data.byteLength;
+      while (end < to) {
+        const next = bytes + this.tail.at(end).data.byteLength;
+        if (end > from && next > maxBytes) break;
+        bytes = next;
+        end++;
       }
-      return out;
+      return this.tail.slice(from, end);
     }
     let buf: Buffer;
     try {
@@ -541,26 +544,21 @@ export class FileStorage implements LogStore {
         this.runStart.push(e.index);
         this.runTerm.push(e.term);
       }
-      this.tail.push(e);
       this.tailBytes += e.data.byteLength + TAIL_ENTRY_OVERHEAD;
     }
+    this.tail.pushAll(entries);
     this.last = entries[entries.length - 1]!.index;
     const limit = this.opts.tailCacheBytes;
-    while (this.tailBytes > limit && this.tailHead < this.tail.length) {
-      const e = this.tail[this.tailHead]!;
-      this.tail[this.tailHead++] = undefined as unknown as Entry;
-      this.tailBytes -= e.data.byteLength + TAIL_ENTRY_OVERHEAD;
-      this.tailStart++;
+    let evict = 0;
+    while (this.tailBytes > limit && evict < this.tail.length) {
+      this.tailBytes -= this.tail.at(evict++).data.byteLength + TAIL_ENTRY_OVERHEAD;
     }
-    if (this.tailHead > 4096 && this.tailHead * 2 > this.tail.length) {
-      this.tail = this.tail.slice(this.tailHead);
-      this.tailHead = 0;
-    }
+    this.tail.dropFront(evict);
+    this.tailStart += evict;
   }
 
   private clearTail(start: number): void {
-    this.tail = [];
-    this.tailHead = 0;
+    this.tail.clear();
     this.tailBytes = 0;
     this.tailStart = start;
   }
@@ -573,9 +571,9 @@ export class FileStorage implements LogStore {
     if (k <= this.tailStart) {
       this.clearTail(k);
     } else {
-      const keep = this.tailHead + (k - this.tailStart);
-      for (let i = keep; i < this.tail.length; i++) this.tailBytes -= this.tail[i]!.data.byteLength + TAIL_ENTRY_OVERHEAD;
-      this.tail.length = keep;
+      const keep = k - this.tailStart;
+      for (let i = keep; i < this.tail.length; i++) this.tailBytes -= this.tail.at(i).data.byteLength + TAIL_ENTRY_OVERHEAD;
+      this.tail.truncate(keep);
     }
     this.last = k - 1;
   }
@@ -594,12 +592,12 @@ export class FileStorage implements LogStore {
       this.runStart = [];
       this.runTerm = [];
     }
-    while (this.tailStart < firstIndex && this.tailHead < this.tail.length) {
-      const e = this.tail[this.tailHead]!;
-      this.tail[this.tailHead++] = undefined as unknown as Entry;
-      this.tailBytes -= e.data.byteLength + TAIL_ENTRY_OVERHEAD;
-      this.tailStart++;
+    let dropTail = 0;
+    while (this.tailStart + dropTail < firstIndex && dropTail < this.tail.length) {
+      this.tailBytes -= this.tail.at(dropTail++).data.byteLength + TAIL_ENTRY_OVERHEAD;
     }
-    if (this.tailHead === this.tail.length) this.clearTail(Math.max(this.tailStart, this.last + 1));
+    this.tail.dropFront(dropTail);
+    this.tailStart += dropTail;
+    if (this.tail.length === 0) this.clearTail(Math.max(this.tailStart, this.last + 1));
   }
 }
