@@ -1003,13 +1003,15 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
         return;
       }
       const batch = item as readonly Entry[];
-      const commands: Command[] = [];
+      // An Entry is a Command: hand the batch over as it is unless it holds configuration entries.
+      let normal = 0;
       for (const entry of batch) {
         if (entry.type === EntryType.Normal) {
-          commands.push({ index: entry.index, term: entry.term, data: entry.data });
+          normal++;
           this.bytesSinceSnapshot += entry.data.byteLength;
         }
       }
+      const commands: readonly Command[] = normal === batch.length ? batch : batch.filter((entry) => entry.type === EntryType.Normal);
       let results: readonly Result[] | Promise<readonly Result[]>;
       try {
         results = commands.length > 0 ? this.stateMachine.apply(commands) : [];
