@@ -25,7 +25,7 @@ export class EntryBuffer {
 
   /** The entry at position `i` (0 is the oldest held). */
   at(i: number): Entry {
-    invariant(i >= 0 && i < this.count, () => `EntryBuffer position ${i} outside [0, ${this.count})`);
+    if (!(i >= 0 && i < this.count)) invariant(false, `EntryBuffer position ${i} outside [0, ${this.count})`);
     return this.items[this.head + i]!;
   }
 
@@ -45,7 +45,7 @@ export class EntryBuffer {
 
   /** Entries at positions [from, to), as a new array. */
   slice(from: number, to: number): Entry[] {
-    invariant(from >= 0 && from <= to && to <= this.count, () => `EntryBuffer slice [${from}, ${to}) outside [0, ${this.count}]`);
+    if (!(from >= 0 && from <= to && to <= this.count)) invariant(false, `EntryBuffer slice [${from}, ${to}) outside [0, ${this.count}]`);
     return this.items.slice(this.head + from, this.head + to) as Entry[];
   }
 
