@@ -45,6 +45,22 @@ test('EntryBuffer matches a plain array through random pushes, truncations and d
   }
 });
 
+test('EntryBuffer.sliceWithin takes entries while their payloads fit, the first one always unless told not to', () => {
+  const sized = (index: number, bytes: number): Entry => ({ index, term: 1, type: 0, data: new Uint8Array(bytes) });
+  const buffer = new EntryBuffer(2);
+  const all = [sized(1, 10), sized(2, 50), sized(3, 10), sized(4, 10), sized(5, 100)];
+  buffer.pushAll(all);
+  buffer.dropFront(1); // positions now start at the entry of index 2
+  const indices = (es: Entry[]): number[] => es.map((e) => e.index);
+  assert.deepEqual(indices(buffer.sliceWithin(0, 4, 70)), [2, 3, 4]);
+  assert.deepEqual(indices(buffer.sliceWithin(0, 4, 60)), [2, 3]);
+  assert.deepEqual(indices(buffer.sliceWithin(0, 4, 1)), [2], 'the first entry even if alone it is larger');
+  assert.deepEqual(indices(buffer.sliceWithin(0, 4, 1, false)), [], 'nothing when the caller has taken some already');
+  assert.deepEqual(indices(buffer.sliceWithin(1, 4, Infinity)), [3, 4, 5]);
+  assert.deepEqual(indices(buffer.sliceWithin(3, 3, Infinity)), []);
+  assert.deepEqual(indices(buffer.sliceWithin(2, 1, Infinity)), []);
+});
+
 test('EntryBuffer refuses positions and ranges outside what it holds', () => {
   const buffer = new EntryBuffer();
   buffer.pushAll([entry(1), entry(2)]);

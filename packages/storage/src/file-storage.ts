@@ -274,18 +274,7 @@ export class FileStorage implements LogStore {
     if (lo > hi) throw new RangeError(`entries [${lo}, ${hi}): lo is above hi`);
     if (lo === hi) return [];
     if (lo >= this.tailStart) {
-      // Find where the byte budget ends (always at least one entry), then copy the run at once.
-      const from = lo - this.tailStart;
-      const to = hi - this.tailStart;
-      let end = from;
-      let bytes = 0;
-      while (end < to) {
-        const next = bytes + this.tail.at(end).data.byteLength;
-        if (end > from && next > maxBytes) break;
-        bytes = next;
-        end++;
-      }
-      return this.tail.slice(from, end);
+      return this.tail.sliceWithin(lo - this.tailStart, hi - this.tailStart, maxBytes);
     }
     let buf: Buffer;
     try {

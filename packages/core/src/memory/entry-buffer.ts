@@ -49,6 +49,24 @@ export class EntryBuffer {
     return this.items.slice(this.head + from, this.head + to) as Entry[];
   }
 
+  /**
+   * Entries from position `from` on, before `to`, while their payloads fit in `maxBytes`; the
+   * first one is taken even if it alone is larger, unless `takeFirst` is false (the caller has
+   * already taken some). Copied as one block once the end is found.
+   */
+  sliceWithin(from: number, to: number, maxBytes: number, takeFirst = true): Entry[] {
+    if (from >= to) return [];
+    let end = from;
+    let bytes = 0;
+    while (end < to) {
+      const next = bytes + this.at(end).data.byteLength;
+      if (next > maxBytes && !(takeFirst && end === from)) break;
+      bytes = next;
+      end++;
+    }
+    return this.slice(from, end);
+  }
+
   /** Keeps the first `length` entries. */
   truncate(length: number): void {
     if (length >= this.count) return;

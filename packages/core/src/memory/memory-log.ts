@@ -29,18 +29,7 @@ export class MemoryLog {
   entries(lo: number, hi: number, maxBytes: number): Entry[] {
     if (lo <= this.baseIndex) throw new CompactedError(lo, this.firstIndex());
     if (hi > this.lastIndex() + 1) throw new RangeError(`entries [${lo}, ${hi}) beyond last index ${this.lastIndex()}`);
-    // Find where the byte budget ends (always at least one entry), then copy the run at once.
-    const from = lo - this.baseIndex - 1;
-    const to = hi - this.baseIndex - 1;
-    let end = from;
-    let bytes = 0;
-    while (end < to) {
-      const next = bytes + this.items.at(end).data.byteLength;
-      if (end > from && next > maxBytes) break;
-      bytes = next;
-      end++;
-    }
-    return this.items.slice(from, end);
+    return this.items.sliceWithin(lo - this.baseIndex - 1, hi - this.baseIndex - 1, maxBytes);
   }
 
   /** Appends consecutive entries, replacing the suffix from the first one's index. */

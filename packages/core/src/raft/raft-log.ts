@@ -151,19 +151,8 @@ export class RaftLog {
       for (const entry of stored) bytes += entry.data.byteLength;
       if (hi <= this.unstableOffset || stored.length < storedHi - lo || bytes >= maxBytes) return stored;
     }
-    // Find where the byte budget ends, then copy the run at once (Array#slice is a block copy;
-    // pushing entry by entry costs several times more on large batches).
     const from = Math.max(lo, this.unstableOffset) - this.unstableOffset;
-    const to = hi - this.unstableOffset;
-    let end = from;
-    if (stored === undefined) bytes = this.unstable.at(end++).data.byteLength; // always at least one
-    while (end < to) {
-      const next = bytes + this.unstable.at(end).data.byteLength;
-      if (next > maxBytes) break;
-      bytes = next;
-      end++;
-    }
-    const fresh = this.unstable.slice(from, end);
+    const fresh = this.unstable.sliceWithin(from, hi - this.unstableOffset, maxBytes - bytes, stored === undefined);
     return stored === undefined ? fresh : stored.concat(fresh);
   }
 
