@@ -94,20 +94,20 @@ bool readWhole(int fd, std::vector<uint8_t>* out, uint64_t size) {
   return true;
 }
 
-// The buffer recovery reads each segment into, reused from one segment to the next. Anonymous
-// memory populated in one call: a fresh std::vector of a segment's size was zero-filled and then
-// faulted in page by page, which cost most of the time of opening a large log in a VM.
-class SegmentBuffer {
+// Memory for reading segment files during recovery: anonymous memory populated in one call and
+// reused. A fresh zero-filled std::vector of a whole segment, faulted in page by page, cost most
+// of the time of opening a large log in a VM.
+class ReadBuffer {
  public:
-  SegmentBuffer() = default;
-  SegmentBuffer(const SegmentBuffer&) = delete;
-  SegmentBuffer& operator=(const SegmentBuffer&) = delete;
-  ~SegmentBuffer() {
+  ReadBuffer() = default;
+  ReadBuffer(const ReadBuffer&) = delete;
+  ReadBuffer& operator=(const ReadBuffer&) = delete;
+  ~ReadBuffer() {
     if (data_ != nullptr) ::munmap(data_, capacity_);
   }
 
-  // Reads the first `size` bytes of `fd` (fewer if the file is shorter); false with errno set.
-  bool readFile(int fd, uint64_t size) {
+  // Reads `size` bytes of `fd` from `offset` (fewer at the end of the file); false with errno set.
+  bool read(int fd, uint64_t offset, uint64_t size) {
     size_ = 0;
     if (size > capacity_) {
       if (data_ != nullptr) ::munmap(data_, capacity_);
@@ -125,7 +125,7 @@ class SegmentBuffer {
       capacity_ = want;
     }
     while (size_ < size) {
-      ssize_t n = ::pread(fd, data_ + size_, size - size_, static_cast<off_t>(size_));
+      ssize_t n = ::pread(fd, data_ + size_, size - size_, static_cast<off_t>(offset + size_));
       if (n < 0) {
         if (errno == EINTR) continue;
         return false;
@@ -143,6 +143,61 @@ class SegmentBuffer {
   uint8_t* data_ = nullptr;
   uint64_t capacity_ = 0;
   uint64_t size_ = 0;
+};
+
+// One segment file read front to back through a window of 1 MiB (larger only for a larger
+// record), so opening a log never holds a whole segment in memory.
+class SegmentReader {
+ public:
+  static constexpr uint64_t kWindow = 1u << 20;
+
+  SegmentReader(ReadBuffer& window, int fd, uint64_t fileSize) : window_(window), fd_(fd), size_(fileSize) {}
+
+  // Bytes [off, off + n) of the file, which must lie inside it; nullptr with errno set if they
+  // cannot be read.
+  const uint8_t* at(uint64_t off, uint64_t n) {
+    if (off >= start_ && off + n <= start_ + window_.size() && loaded_) return window_.data() + (off - start_);
+    uint64_t want = std::min(std::max(n, kWindow), size_ - off);
+    loaded_ = false;
+    if (!window_.read(fd_, off, want)) return nullptr;
+    if (window_.size() < n) {
+      errno = EIO;  // the file is shorter than fstat said
+      return nullptr;
+    }
+    start_ = off;
+    loaded_ = true;
+    return window_.data();
+  }
+
+  // True if every byte from `off` to the end of the file is zero; false (errno 0) if one is not,
+  // false with errno set on a read error.
+  bool zeroFrom(uint64_t off) {
+    for (uint64_t p = off; p < size_;) {
+      uint64_t n = std::min(kWindow, size_ - p);
+      const uint8_t* b = at(p, n);
+      if (b == nullptr) return false;
+      uint64_t k = 0;
+      for (; k + 8 <= n; k += 8)
+        if (ld64(b + k) != 0) {
+          errno = 0;
+          return false;
+        }
+      for (; k < n; k++)
+        if (b[k] != 0) {
+          errno = 0;
+          return false;
+        }
+      p += n;
+    }
+    return true;
+  }
+
+ private:
+  ReadBuffer& window_;
+  int fd_;
+  uint64_t size_;
+  uint64_t start_ = 0;
+  bool loaded_ = false;
 };
 
 void encodeSegHeader(uint8_t* h, uint64_t first, uint64_t prevTerm, uint64_t epoch) {
@@ -300,7 +355,8 @@ void Wal::recover(RecoveryInfo* info) {
     names.pop_back();
   }
 
-  SegmentBuffer buf;
+  ReadBuffer window;  // the one window every segment is read through
+  ReadBuffer whole;   // a whole segment, read only when its end is not clean
   std::vector<SegPtr> segs;
   uint64_t lastTerm = baseTerm_;
   for (size_t i = 0; i < names.size(); i++) {
@@ -313,9 +369,13 @@ void Wal::recover(RecoveryInfo* info) {
     seg->path = path;
     struct stat sb;
     if (::fstat(fd, &sb) != 0) throw ioError(errno, "fstat", path);
-    if (!buf.readFile(fd, static_cast<uint64_t>(sb.st_size))) throw ioError(errno, "read", path);
+    const uint64_t size = static_cast<uint64_t>(sb.st_size);
+    if (size < kSegHeaderSize) throw corrupt(path, 0, "bad segment header");
+    SegmentReader rd(window, fd, size);
+    const uint8_t* h = rd.at(0, kSegHeaderSize);
+    if (h == nullptr) throw ioError(errno, "read", path);
     uint64_t first, prevTerm, epoch;
-    if (!decodeSegHeader(buf.data(), buf.size(), &first, &prevTerm, &epoch)) throw corrupt(path, 0, "bad segment header");
+    if (!decodeSegHeader(h, kSegHeaderSize, &first, &prevTerm, &epoch)) throw corrupt(path, 0, "bad segment header");
     if (epoch != epoch_) {
       // Left over from before a reset to a snapshot: not part of the log.
       ::unlink(path.c_str());
@@ -325,7 +385,7 @@ void Wal::recover(RecoveryInfo* info) {
     seg->first = first;
     seg->prevTerm = prevTerm;
     seg->epoch = epoch;
-    seg->preallocated = buf.size() >= opts_.segmentSize;
+    seg->preallocated = size >= opts_.segmentSize;
     if (!segs.empty()) {
       const Segment& prev = *segs.back();
       uint64_t expect = prev.first + prev.count();
@@ -335,8 +395,6 @@ void Wal::recover(RecoveryInfo* info) {
                           std::to_string(expect - 1) + " (a segment is missing or was cut short)");
       if (prevTerm != lastTerm) throw corrupt(path, 24, "segment header's previous term does not match the log");
     }
-    const uint8_t* b = buf.data();
-    uint64_t size = buf.size();
     uint64_t off = kSegHeaderSize;
     uint64_t idx = first;
     uint64_t segLastTerm = prevTerm;
@@ -345,13 +403,17 @@ void Wal::recover(RecoveryInfo* info) {
     while (off < size) {
       if (size - off < 4) {
         // Too little room for a record: the segment's end if it is zeros.
+        const uint8_t* b = rd.at(off, size - off);
+        if (b == nullptr) throw ioError(errno, "read", path);
         bool clean = true;
-        for (uint64_t k = off; k < size; k++) clean = clean && b[k] == 0;
+        for (uint64_t k = 0; k < size - off; k++) clean = clean && b[k] == 0;
         if (clean) cleanEnd = true;
         else problem = "short record header";
         break;
       }
-      uint32_t len = ld32(b + off);
+      const uint8_t* lenAt = rd.at(off, 4);
+      if (lenAt == nullptr) throw ioError(errno, "read", path);
+      uint32_t len = ld32(lenAt);
       if (len == 0) break;  // end of the written part of the segment
       if (len < kRecHeaderSize || len > opts_.maxRecordBytes) {
         problem = "bad record length";
@@ -361,15 +423,17 @@ void Wal::recover(RecoveryInfo* info) {
         problem = "record runs past the end of the file";
         break;
       }
-      if (ld32(b + off + 4) != recordCrc(b + off, len)) {
+      const uint8_t* rec = rd.at(off, len);
+      if (rec == nullptr) throw ioError(errno, "read", path);
+      if (ld32(rec + 4) != recordCrc(rec, len)) {
         problem = "checksum mismatch";
         break;
       }
-      if (ld64(b + off + 8) != idx) {
+      if (ld64(rec + 8) != idx) {
         problem = "record index out of sequence";
         break;
       }
-      uint64_t term = ld64(b + off + 16);
+      uint64_t term = ld64(rec + 16);
       if (info->runs.empty() || info->runs.back() != term) {
         info->runs.push_back(idx);
         info->runs.push_back(term);
@@ -381,15 +445,23 @@ void Wal::recover(RecoveryInfo* info) {
     }
     seg->end = off;
     bool atEnd = off >= size || cleanEnd;
+    // The usual end of a preallocated segment: zeros from the last record to the end of the file.
+    if (!atEnd && problem == nullptr) {
+      if (rd.zeroFrom(off)) atEnd = true;
+      else if (errno != 0) throw ioError(errno, "read", path);
+    }
     if (!atEnd) {
       // Something other than a clean end. Good records after it mean corruption, never a torn write.
-      if (intactRecordAfter(b, size, off + 1, idx > 0 ? idx - 1 : 0, opts_.maxRecordBytes))
+      if (!whole.read(fd, 0, size)) throw ioError(errno, "read", path);
+      const uint8_t* b = whole.data();
+      uint64_t got = whole.size();
+      if (intactRecordAfter(b, got, off + 1, idx > 0 ? idx - 1 : 0, opts_.maxRecordBytes))
         throw corrupt(path, off, problem ? std::string(problem) + ", followed by intact records"
                                          : "zero-filled hole followed by intact records");
       if (problem) {
         if (!isLast) throw corrupt(path, off, std::string(problem) + " in a sealed segment");
         // Torn tail of the last segment: it was never acknowledged. Zero it so it stays gone.
-        uint64_t nz = size;
+        uint64_t nz = got;
         while (nz > off && b[nz - 1] == 0) nz--;
         info->tornFile = path;
         info->tornOffset = off;
