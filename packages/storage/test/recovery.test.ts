@@ -241,3 +241,63 @@ describe('recovery: a crash while a batch spans two segments', () => {
     await r.close();
   });
 });
+
+describe('recovery past the first MiB of a segment (open reads segments through a 1 MiB window)', () => {
+  const BIG_SEG = 4 * 1024 * 1024;
+  const perBigSeg = Math.floor((BIG_SEG - HEADER) / REC);
+  const n = perBigSeg + 20_000; // one sealed 4 MiB segment and 2.5 MiB of a second
+
+  async function buildBig(): Promise<{ dir: string; segs: string[] }> {
+    const t = tempDir();
+    dirs.push(t.cleanup);
+    const s = await FileStorage.open(t.dir, { segmentBytes: BIG_SEG, preallocate: false });
+    for (let i = 1; i <= n; i += 2000) await s.write(undefined, range(i, Math.min(n, i + 1999), 1));
+    await s.close();
+    const wal = join(t.dir, 'wal');
+    const segs = readdirSync(wal).filter((f) => f.endsWith('.wal')).sort().map((f) => join(wal, f));
+    for (const f of segs) truncateSync(f, BIG_SEG);
+    return { dir: t.dir, segs };
+  }
+  const openBig = (dir: string): Promise<FileStorage> => FileStorage.open(dir, { segmentBytes: BIG_SEG });
+
+  it('reads back every record, including those that straddle a window boundary', async () => {
+    const { dir, segs } = await buildBig();
+    assert.equal(segs.length, 2);
+    const s = await openBig(dir);
+    assert.equal(s.lastIndex(), n);
+    assert.equal(s.recovery.torn, undefined);
+    for (let lo = 1; lo <= n; lo += 5000) check(s.entries(lo, Math.min(n, lo + 4999) + 1, Infinity), lo, Math.min(n, lo + 4999));
+    await s.close();
+  });
+
+  it('a flipped bit 3 MiB into a sealed segment: CorruptLogError naming that record', async () => {
+    const { dir, segs } = await buildBig();
+    const record = Math.floor((3 * 1024 * 1024) / REC); // 0-based record number 3 MiB in
+    const offset = HEADER + record * REC + 30;
+    const b = readAt(segs[0]!, offset, 1);
+    b[0]! ^= 0x01;
+    patch(segs[0]!, offset, b);
+    await assert.rejects(openBig(dir), (e: unknown) => {
+      assert.ok(e instanceof CorruptLogError, String(e));
+      assert.equal(e.file, segs[0]);
+      assert.equal(e.offset, HEADER + record * REC);
+      return true;
+    });
+  });
+
+  it('a torn record 2 MiB into the last segment is cut and everything before it kept', async () => {
+    const { dir, segs } = await buildBig();
+    const last = segs[1]!;
+    const record = Math.floor((2 * 1024 * 1024) / REC);
+    const tornAt = HEADER + record * REC;
+    patch(last, tornAt + 60, new Uint8Array(REC)); // zero the record's end: its checksum no longer holds
+    // ...and leave nothing intact after it: zero the rest of the written part too.
+    patch(last, tornAt + REC, new Uint8Array((20_000 - record - 1) * REC));
+    const s = await openBig(dir);
+    assert.equal(s.recovery.torn?.file, last);
+    assert.equal(s.recovery.torn?.offset, tornAt);
+    assert.equal(s.lastIndex(), perBigSeg + record);
+    check(s.entries(perBigSeg + record - 100, perBigSeg + record + 1, Infinity), perBigSeg + record - 100, perBigSeg + record);
+    await s.close();
+  });
+});
