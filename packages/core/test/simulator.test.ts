@@ -21,6 +21,12 @@ const REGRESSION_SEEDS: { seed: number; nodes: number; snapshots?: boolean; chur
     snapshots: true,
     found: 'a snapshot taken locally while the store was still resetting to a received one left the log view stale (the node spun forever)',
   },
+  {
+    seed: 23456,
+    nodes: 3,
+    found: "a leader's late answer to a proposal forwarded before a follower's crash resolved another proposal forwarded after its restart (request ids restarted at 1)",
+  },
+  { seed: 29001, nodes: 3, found: 'the same mix-up of forwarded proposals across a restart, found in the same 10,000-seed run' },
 ];
 
 for (const { seed, nodes, snapshots = false, churn = false, found } of REGRESSION_SEEDS) {

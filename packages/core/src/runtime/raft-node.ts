@@ -29,6 +29,7 @@ import {
   type ProposeResponseMessage,
 } from '../types.js';
 import { DeadlineWheel } from './deadlines.js';
+import { firstRequestId } from './request-ids.js';
 import { TypedEmitter } from './events.js';
 import { resolveTuning, type RaftNodeTuning } from './options.js';
 import { realScheduler, type Scheduler } from './scheduler.js';
@@ -158,6 +159,15 @@ interface PendingProposal<Result> {
   readonly reject: (error: Error) => void;
 }
 
+/** A proposal forwarded to the leader, with what this node knew when it sent it. */
+interface ForwardedProposal<Result> {
+  readonly leader: NodeId;
+  readonly term: number;
+  readonly commit: number;
+  readonly resolve: (r: ProposeResult<Result>) => void;
+  readonly reject: (e: Error) => void;
+}
+
 interface PendingRead {
   index: number;
   readonly fn: () => unknown;
@@ -205,13 +215,13 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
   private readonly readDeadlines: DeadlineWheel;
   /** Reads whose index is known, waiting for the state machine to reach it (sorted by index). */
   private readsWaitingApply: number[] = [];
-  private nextReadId = 1;
+  private nextReadId: number;
   private readonly forwardProposals: boolean;
   private readonly resultCodec: ResultCodec<Result>;
   /** Proposals this follower forwarded, by request id. */
-  private readonly forwarded = new Map<number, { leader: NodeId; resolve: (r: ProposeResult<Result>) => void; reject: (e: Error) => void }>();
+  private readonly forwarded = new Map<number, ForwardedProposal<Result>>();
   private readonly forwardDeadlines: DeadlineWheel;
-  private nextForwardId = 1;
+  private nextForwardId: number;
 
   private readonly applyQueue: ApplyItem[] = [];
   private lastSnapshotIndex = 0;
@@ -340,6 +350,7 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
     this.forwardProposals = options.forwardProposals ?? false;
     this.resultCodec = options.resultCodec ?? (defaultResultCodec as ResultCodec<Result>);
     this.readDeadlines = new DeadlineWheel(tuning.heartbeatIntervalMs);
+    this.nextReadId = this.nextForwardId = firstRequestId(options.seed);
   }
 
   // ------------------------------------------------------------------ public API
@@ -361,7 +372,7 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
     if (leader === '') return Promise.reject(this.notLeader());
     const requestId = this.nextForwardId++;
     return new Promise((resolve, reject) => {
-      this.forwarded.set(requestId, { leader, resolve, reject });
+      this.forwarded.set(requestId, { leader, term: this.raft.term, commit: this.raft.log.committed, resolve, reject });
       this.pendingProposalCount++;
       this.forwardDeadlines.add(this.scheduler.now() + (options?.timeoutMs ?? this.tuning.proposalTimeoutMs), requestId);
       this.queueMessages([{ type: MessageType.Propose, from: this.id, to: leader, term: this.raft.term, requestId, data: command }]);
@@ -396,6 +407,10 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
   private onForwardedResult(m: ProposeResponseMessage): void {
     const pending = this.forwarded.get(m.requestId);
     if (!pending) return;
+    // Our entry was appended after the request reached the leader, so in a term no lower than
+    // ours then and above the commit index we knew: an answer that says otherwise is not for
+    // this proposal (request ids are unique per start; this is the second line of defence).
+    if (m.error === ProposeError.None && (m.entryTerm < pending.term || m.index <= pending.commit)) return;
     this.forwarded.delete(m.requestId);
     this.pendingProposalCount--;
     switch (m.error) {
