@@ -27,6 +27,7 @@ const REGRESSION_SEEDS: { seed: number; nodes: number; snapshots?: boolean; chur
     found: "a leader's late answer to a proposal forwarded before a follower's crash resolved another proposal forwarded after its restart (request ids restarted at 1)",
   },
   { seed: 29001, nodes: 3, found: 'the same mix-up of forwarded proposals across a restart, found in the same 10,000-seed run' },
+  { seed: 29614, nodes: 3, found: 'the same mix-up again, in the same run' },
 ];
 
 for (const { seed, nodes, snapshots = false, churn = false, found } of REGRESSION_SEEDS) {
