@@ -19,15 +19,15 @@ const PER_SEG = Math.floor((SEG - HEADER) / REC);
  * Built without the background preallocator so the layout is deterministic; `preallocate` then
  * zero-fills every segment to its full size, as the preallocator would have.
  */
-async function build(n: number, preallocate = true): Promise<{ dir: string; wal: string; segs: string[] }> {
+async function build(n: number, preallocate = true, segmentBytes = SEG, batch = 250): Promise<{ dir: string; wal: string; segs: string[] }> {
   const t = tempDir();
   dirs.push(t.cleanup);
-  const s = await FileStorage.open(t.dir, { segmentBytes: SEG, preallocate: false });
-  for (let i = 1; i <= n; i += 250) await s.write(undefined, range(i, Math.min(n, i + 249), 1));
+  const s = await FileStorage.open(t.dir, { segmentBytes, preallocate: false });
+  for (let i = 1; i <= n; i += batch) await s.write(undefined, range(i, Math.min(n, i + batch - 1), 1));
   await s.close();
   const wal = join(t.dir, 'wal');
   const segs = readdirSync(wal).filter((f) => f.endsWith('.wal')).sort().map((f) => join(wal, f));
-  if (preallocate) for (const f of segs) truncateSync(f, SEG);
+  if (preallocate) for (const f of segs) truncateSync(f, segmentBytes);
   return { dir: t.dir, wal, segs };
 }
 
@@ -39,6 +39,23 @@ function patch(file: string, offset: number, bytes: Uint8Array): void {
   const fd = openSync(file, 'r+');
   writeSync(fd, bytes, 0, bytes.length, offset);
   closeSync(fd);
+}
+
+/** Flips the bits of `mask` in the byte at `offset` of `file`. */
+function flip(file: string, offset: number, mask: number): void {
+  const b = readAt(file, offset, 1);
+  b[0]! ^= mask;
+  patch(file, offset, b);
+}
+
+/** Open must fail with CorruptLogError naming `file` and `offset`. */
+function rejectsAsCorrupt(opening: Promise<FileStorage>, file: string, offset: number): Promise<void> {
+  return assert.rejects(opening, (e: unknown) => {
+    assert.ok(e instanceof CorruptLogError, String(e));
+    assert.equal(e.file, file);
+    assert.equal(e.offset, offset);
+    return true;
+  });
 }
 
 function readAt(file: string, offset: number, length: number): Buffer {
@@ -69,25 +86,14 @@ describe('recovery', () => {
 
   it('flipped bit in the middle of a sealed segment: CorruptLogError naming the file and offset', async () => {
     const { dir, segs } = await build(n);
-    const offset = HEADER + 100 * REC + 40; // inside record 101's payload
-    const b = readAt(segs[0]!, offset, 1);
-    b[0]! ^= 0x10;
-    patch(segs[0]!, offset, b);
-    await assert.rejects(open(dir), (e: unknown) => {
-      assert.ok(e instanceof CorruptLogError, String(e));
-      assert.equal(e.file, segs[0]);
-      assert.equal(e.offset, HEADER + 100 * REC);
-      return true;
-    });
+    flip(segs[0]!, HEADER + 100 * REC + 40, 0x10); // inside record 101's payload
+    await rejectsAsCorrupt(open(dir), segs[0]!, HEADER + 100 * REC);
   });
 
   it('flipped bit in the middle of the last segment, with good records after it: CorruptLogError', async () => {
     const { dir, segs } = await build(n);
-    const offset = HEADER + 10 * REC + 8; // record 11 of the last segment, index field
-    const b = readAt(segs[2]!, offset, 1);
-    b[0]! ^= 0x01;
-    patch(segs[2]!, offset, b);
-    await assert.rejects(open(dir), (e: unknown) => e instanceof CorruptLogError && e.file === segs[2] && e.offset === HEADER + 10 * REC);
+    flip(segs[2]!, HEADER + 10 * REC + 8, 0x01); // record 11 of the last segment, index field
+    await rejectsAsCorrupt(open(dir), segs[2]!, HEADER + 10 * REC);
   });
 
   for (const preallocate of [true, false]) {
@@ -247,17 +253,7 @@ describe('recovery past the first MiB of a segment (open reads segments through 
   const perBigSeg = Math.floor((BIG_SEG - HEADER) / REC);
   const n = perBigSeg + 20_000; // one sealed 4 MiB segment and 2.5 MiB of a second
 
-  async function buildBig(): Promise<{ dir: string; segs: string[] }> {
-    const t = tempDir();
-    dirs.push(t.cleanup);
-    const s = await FileStorage.open(t.dir, { segmentBytes: BIG_SEG, preallocate: false });
-    for (let i = 1; i <= n; i += 2000) await s.write(undefined, range(i, Math.min(n, i + 1999), 1));
-    await s.close();
-    const wal = join(t.dir, 'wal');
-    const segs = readdirSync(wal).filter((f) => f.endsWith('.wal')).sort().map((f) => join(wal, f));
-    for (const f of segs) truncateSync(f, BIG_SEG);
-    return { dir: t.dir, segs };
-  }
+  const buildBig = (): Promise<{ dir: string; segs: string[] }> => build(n, true, BIG_SEG, 2000);
   const openBig = (dir: string): Promise<FileStorage> => FileStorage.open(dir, { segmentBytes: BIG_SEG });
 
   it('reads back every record, including those that straddle a window boundary', async () => {
@@ -273,16 +269,8 @@ describe('recovery past the first MiB of a segment (open reads segments through 
   it('a flipped bit 3 MiB into a sealed segment: CorruptLogError naming that record', async () => {
     const { dir, segs } = await buildBig();
     const record = Math.floor((3 * 1024 * 1024) / REC); // 0-based record number 3 MiB in
-    const offset = HEADER + record * REC + 30;
-    const b = readAt(segs[0]!, offset, 1);
-    b[0]! ^= 0x01;
-    patch(segs[0]!, offset, b);
-    await assert.rejects(openBig(dir), (e: unknown) => {
-      assert.ok(e instanceof CorruptLogError, String(e));
-      assert.equal(e.file, segs[0]);
-      assert.equal(e.offset, HEADER + record * REC);
-      return true;
-    });
+    flip(segs[0]!, HEADER + record * REC + 30, 0x01);
+    await rejectsAsCorrupt(openBig(dir), segs[0]!, HEADER + record * REC);
   });
 
   it('a torn record 2 MiB into the last segment is cut and everything before it kept', async () => {
