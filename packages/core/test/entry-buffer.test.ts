@@ -14,7 +14,7 @@ test('EntryBuffer matches a plain array through random pushes, truncations and d
       const op = rng.int(0, 10);
       if (op < 4) {
         const e = entry(next++);
-        buffer.push(e);
+        buffer.pushAll([e]);
         model.push(e);
       } else if (op < 7) {
         const batch = Array.from({ length: rng.int(0, 301) }, () => entry(next++));
@@ -82,7 +82,7 @@ test('EntryBuffer lets go of entries it no longer holds', () => {
   assert.deepEqual(items().filter((e) => e !== undefined), batch.slice(4990, 4995));
   // Once it needs room, a mostly dead array is replaced by a smaller one.
   const before = items().length;
-  while (items().length === before) buffer.push(entry(0));
+  while (items().length === before) buffer.pushAll([entry(0)]);
   assert.ok(items().length <= 1024, `capacity ${items().length} after compaction`);
   assert.deepEqual(buffer.slice(0, 5), batch.slice(4990, 4995));
   buffer.clear();

@@ -29,11 +29,6 @@ export class EntryBuffer {
     return this.items[this.head + i]!;
   }
 
-  push(entry: Entry): void {
-    if (this.head + this.count === this.items.length) this.makeRoom(1);
-    this.items[this.head + this.count++] = entry;
-  }
-
   pushAll(entries: readonly Entry[]): void {
     const n = entries.length;
     if (this.head + this.count + n > this.items.length) this.makeRoom(n);
@@ -105,11 +100,7 @@ export class EntryBuffer {
   private makeRoom(extra: number): void {
     const items = this.items;
     const needed = this.count + extra;
-    if (needed > items.length / 2) {
-      this.reallocate(needed);
-      return;
-    }
-    if (items.length > 1024 && needed * 8 <= items.length) {
+    if (needed > items.length / 2 || (items.length > 1024 && needed * 8 <= items.length)) {
       this.reallocate(needed);
       return;
     }
