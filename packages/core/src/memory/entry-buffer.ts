@@ -4,7 +4,7 @@ import type { Entry } from '../types.js';
 /**
  * A run of log entries in one array whose capacity is managed here, for in-memory logs and tail
  * caches. Pushing entry by entry onto a plain array that keeps growing costs V8 a new backing store
- * again and again (about 100 ns an entry at 200k entries, against 7 ns into room kept ahead); here
+ * again and again (on large logs, many times the cost of writing into room kept ahead); here
  * the capacity doubles only when the live entries fill it, and entries dropped from the front
  * leave room that is reused by moving the live ones down once half the array is dead; an array
  * mostly dead is replaced by a smaller one, so a compacted log gives its memory back.
