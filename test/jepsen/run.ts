@@ -12,6 +12,7 @@ import { checkListAppend, checkRegisters, type ListCheckResult, type ListOp, typ
 import { HttpClient, type Endpoint } from './http.js';
 import { DEFAULT_TIMING, Nemesis, UNAVAILABLE, type NemesisEvent, type NemesisName, type NemesisTiming } from './nemesis.js';
 import { Rng } from './random.js';
+import { reproduceCommand } from './report.js';
 import { KeySpace, ListAppendClient, RegisterClient, decodeList, type ClientContext, type Consistency } from './workloads.js';
 
 export type Workload = 'register' | 'list-append';
@@ -186,6 +187,8 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenReport> {
   const history: (RegisterOp | ListOp)[] = [];
   const control = new HttpClient(10_000);
   const https: HttpClient[] = [];
+  // What the faults did so far, for the error of a run that cannot finish (its seed replays it).
+  let faultsSoFar = (): NemesisEvent[] => [];
   try {
     let homeLeader: string | undefined;
     if (options.fastFollowerClocks) {
@@ -209,6 +212,7 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenReport> {
       (_, i) => new Nemesis(cluster, endpoints, control, new Rng(options.seed, i === 0 ? 'nemesis' : `nemesis-${i + 1}`), options.nemeses, options.timing ?? DEFAULT_TIMING, () => performance.now() - origin, log, i === 0 ? homeLeader : undefined),
     );
     const nemesis = combineSchedules(schedules, options.nemeses);
+    faultsSoFar = nemesis.events;
     const nemesisDone = Promise.all(schedules.map((s) => s.run()));
 
     const plannedEnd = origin + options.timeSec * 1000;
@@ -300,6 +304,9 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenReport> {
       origin,
       ...(homeLeader ? { homeLeader } : {}),
     };
+  } catch (error) {
+    const events = faultsSoFar().map((e) => `  ${(e.at / 1000).toFixed(1)} s ${e.nemesis}: ${e.detail}`);
+    throw new Error(`${(error as Error)?.message ?? String(error)}\nreproduce: ${reproduceCommand({ options })}\nfaults:\n${events.join('\n')}`, { cause: error });
   } finally {
     for (const http of [control, ...https]) http.close();
     await cluster.stop();
