@@ -268,6 +268,22 @@ export class Nemesis {
       await this.restart(id);
       return;
     }
+    if (current?.learners.includes(id)) {
+      // Listed, but not as a voter: an outgoing voter of a joint configuration whose removal has not
+      // committed (its outcome was unknown, and the victim was stopped at once). Its log and vote
+      // may still be needed for a quorum of the outgoing half: wiping its data now could leave the
+      // cluster without a leader for good. Restart it on its own data and let the removal finish.
+      await this.restart(id);
+      for (;;) {
+        const members = await this.voters();
+        if (members?.voters.includes(id)) return; // the removal was undone: it is a voter, on its own data
+        if (members && !members.learners.includes(id)) break;
+        if (Date.now() >= deadline) throw new Error(`the removal of ${id} did not finish within 90 s`);
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      this.record('heal', `the removal of ${id} finished once it was back on its own data`);
+      await this.cluster.kill(id, 'SIGKILL');
+    }
     for (let attempt = 0; !this.cluster.isRunning(id); attempt++) {
       try {
         await this.cluster.startJoiner(id, { keepAddresses: true });
