@@ -244,9 +244,13 @@ export class Nemesis {
     }
   }
 
-  /** Voters according to any node that answers (through its status), or undefined. */
-  private async voters(): Promise<{ voters: string[]; learners: string[] } | undefined> {
+  /**
+   * Voters according to any node that answers (through its status), or undefined. Not `exclude`:
+   * a removed node hears no more of the configuration and would report the last one it saw.
+   */
+  private async voters(exclude?: string): Promise<{ voters: string[]; learners: string[] } | undefined> {
     for (const endpoint of this.endpoints) {
+      if (endpoint.id === exclude) continue;
       const result = await this.http.send(endpoint, 'GET', '/v1/status');
       if (result.kind !== 'response' || result.status !== 200) continue;
       const members = (JSON.parse(result.body.toString('utf8')) as { members: { id: string; voter: boolean }[] }).members;
@@ -262,7 +266,7 @@ export class Nemesis {
    */
   private async rejoin(id: string): Promise<void> {
     const deadline = Date.now() + 90_000;
-    const current = await this.voters();
+    const current = await this.voters(id);
     if (current?.voters.includes(id) && !current.learners.includes(id)) {
       // The removal never happened (its outcome was unknown): restart it on its own data.
       await this.restart(id);
@@ -275,7 +279,7 @@ export class Nemesis {
       // cluster without a leader for good. Restart it on its own data and let the removal finish.
       await this.restart(id);
       for (;;) {
-        const members = await this.voters();
+        const members = await this.voters(id);
         if (members?.voters.includes(id)) return; // the removal was undone: it is a voter, on its own data
         if (members && !members.learners.includes(id)) break;
         if (Date.now() >= deadline) throw new Error(`the removal of ${id} did not finish within 90 s`);
