@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { ChildProcess } from 'node:child_process';
 import type { LocalCluster } from '@flotilla/examples';
 import { withCluster } from './support/with-cluster.js';
 
@@ -53,5 +54,19 @@ test('a node restarts from its data directory on the same port and catches up', 
     assert.ok((status['term'] as number) >= 1, 'hard state survived');
     const digests = await digestsAgree(cluster, 100);
     for (const d of digests) assert.equal(d['digest'], digests[0]!['digest'], JSON.stringify(digests));
+  });
+});
+
+test('a request to a node whose IPC channel has just closed answers DOWN instead of ending the test process', async () => {
+  await withCluster({ size: 1 }, async (cluster) => {
+    const id = cluster.ids[0]!;
+    await cluster.waitForLeader();
+    // The window in which a node has died but its exit event has not arrived: the channel is closed
+    // while the cluster still counts the node as running.
+    const children = (cluster as unknown as { children: Map<string, { process: ChildProcess }> }).children;
+    children.get(id)!.process.disconnect();
+    const reply = await cluster.request(id, 'status', {}, 5000);
+    assert.equal(reply.ok, false);
+    assert.equal((reply as { error?: { code: string } }).error?.code, 'DOWN', JSON.stringify(reply));
   });
 });

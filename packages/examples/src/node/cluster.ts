@@ -264,7 +264,14 @@ export class LocalCluster {
         clearTimeout(timer);
         resolve(reply);
       });
-      child.process.send({ seq, op, ...args });
+      // With a callback, a send on the channel of a process that has just died (before its exit
+      // event) reports there instead of as an 'error' event nobody handles, which ended the caller.
+      child.process.send({ seq, op, ...args }, (error) => {
+        if (!error) return;
+        clearTimeout(timer);
+        child.pending.delete(seq);
+        resolve({ ok: false, error: { code: 'DOWN', message: `${id} is not reachable: ${error.message}` } });
+      });
     });
   }
 
