@@ -239,50 +239,48 @@ export class Nemesis {
         await this.cluster.kill(victim, 'SIGKILL');
         const detail = `removed voter ${victim} via ${leader} (${describeResult(removed)}) and stopped it`;
         this.record(name, detail);
-        return { name, detail, repair: () => this.rejoin(victim) };
+        const committed = removed.kind === 'response' && removed.status === 200;
+        return { name, detail, repair: () => this.rejoin(victim, committed) };
       }
     }
   }
 
   /**
-   * Voters according to any node that answers (through its status), or undefined. Not `exclude`:
-   * a removed node hears no more of the configuration and would report the last one it saw.
+   * The configuration as the leader sees it, or undefined if no leader is agreed on within a few
+   * seconds. The leader's log holds every committed configuration (and any change it has begun), so
+   * its view is never behind a committed one: a follower's can be (a learner still catching up
+   * lists members that have since been removed).
    */
-  private async voters(exclude?: string): Promise<{ voters: string[]; learners: string[] } | undefined> {
-    for (const endpoint of this.endpoints) {
-      if (endpoint.id === exclude) continue;
-      const result = await this.http.send(endpoint, 'GET', '/v1/status');
-      if (result.kind !== 'response' || result.status !== 200) continue;
-      const members = (JSON.parse(result.body.toString('utf8')) as { members: { id: string; voter: boolean }[] }).members;
-      if (members.length === 0) continue; // a joiner not added yet knows no configuration
-      return { voters: members.filter((m) => m.voter).map((m) => m.id), learners: members.filter((m) => !m.voter).map((m) => m.id) };
-    }
-    return undefined;
+  private async leaderView(): Promise<{ leader: string; voters: string[]; others: string[] } | undefined> {
+    const leader = await this.leader();
+    if (!leader) return undefined;
+    const result = await this.http.send(this.endpoints.find((e) => e.id === leader)!, 'GET', '/v1/status');
+    if (result.kind !== 'response' || result.status !== 200) return undefined;
+    const status = JSON.parse(result.body.toString('utf8')) as { role: string; members: { id: string; voter: boolean }[] };
+    if (status.role !== 'leader') return undefined;
+    // `others`: learners and the outgoing voters of a joint configuration.
+    return { leader, voters: status.members.filter((m) => m.voter).map((m) => m.id), others: status.members.filter((m) => !m.voter).map((m) => m.id) };
   }
 
   /**
-   * Brings a removed member back afresh and waits until it is a voter again. Adding it is retried
-   * (a busy or leaderless cluster refuses; a new leader does not know the promotion was asked for).
+   * Brings a removed member back and waits until it is a voter again. If the removal is known to
+   * have committed, it comes back afresh. If its outcome is unknown (a timeout), the victim is
+   * first restarted on its own data, which is always safe (a crash and a restart): the removal may
+   * not have happened, or may be a joint configuration whose outgoing half still needs the victim
+   * for a quorum, and wiping its data could then leave the cluster without a leader for good. Once
+   * the leader's view shows the change settled, a victim no longer listed is brought back afresh.
    */
-  private async rejoin(id: string): Promise<void> {
+  private async rejoin(id: string, removalCommitted: boolean): Promise<void> {
     const deadline = Date.now() + 90_000;
-    const current = await this.voters(id);
-    if (current?.voters.includes(id) && !current.learners.includes(id)) {
-      // The removal never happened (its outcome was unknown): restart it on its own data.
+    if (!removalCommitted) {
       await this.restart(id);
-      return;
-    }
-    if (current?.learners.includes(id)) {
-      // Listed, but not as a voter: an outgoing voter of a joint configuration whose removal has not
-      // committed (its outcome was unknown, and the victim was stopped at once). Its log and vote
-      // may still be needed for a quorum of the outgoing half: wiping its data now could leave the
-      // cluster without a leader for good. Restart it on its own data and let the removal finish.
-      await this.restart(id);
+      let last = 'no leader agreed on';
       for (;;) {
-        const members = await this.voters(id);
-        if (members?.voters.includes(id)) return; // the removal was undone: it is a voter, on its own data
-        if (members && !members.learners.includes(id)) break;
-        if (Date.now() >= deadline) throw new Error(`the removal of ${id} did not finish within 90 s`);
+        const view = await this.leaderView();
+        if (view?.voters.includes(id)) return; // the removal did not happen (or was undone): a voter, on its own data
+        if (view && !view.others.includes(id)) break;
+        if (view) last = `${view.leader} lists ${id} as an outgoing voter`;
+        if (Date.now() >= deadline) throw new Error(`the removal of ${id} did not settle within 90 s (last: ${last})`);
         await new Promise((r) => setTimeout(r, 300));
       }
       this.record('heal', `the removal of ${id} finished once it was back on its own data`);
@@ -299,10 +297,10 @@ export class Nemesis {
     }
     const config = this.cluster.configs.get(id)!;
     const body = JSON.stringify({ id, raftAddress: config.raftAddress, httpAddress: config.httpAddress, voter: true });
+    const isVoter = async (): Promise<boolean> => (await this.leaderView())?.voters.includes(id) === true;
     let last = '';
     for (let attempt = 0; Date.now() < deadline; attempt++) {
-      const members = await this.voters();
-      if (members?.voters.includes(id)) {
+      if (await isVoter()) {
         this.record('heal', `restarted ${id} afresh (new data directory ${config.dataDir}) and it is a voter again`);
         return;
       }
@@ -313,7 +311,7 @@ export class Nemesis {
       // A learner once this answers 200: the leader promotes it once it has caught up (asked
       // again after a while, as a new leader would not know the promotion was asked for).
       if (result.kind !== 'response' || result.status !== 200) this.log(`nemesis: ${last}; retrying`);
-      for (let wait = 0; wait < 10 && !(await this.voters())?.voters.includes(id); wait++) await new Promise((r) => setTimeout(r, 300));
+      for (let wait = 0; wait < 10 && !(await isVoter()); wait++) await new Promise((r) => setTimeout(r, 300));
     }
     throw new Error(`${id} did not become a voter again within 90 s (last: ${last})`);
   }
