@@ -315,3 +315,44 @@ test('a KV node restarts from its snapshot plus its log, and a node far behind c
     assert.ok(atFirst.every((d) => d.digest === third.digest), JSON.stringify(atFirst));
   });
 });
+
+test('a restarted node keeps its link to a member of its configuration whose address record it replays as forgotten (a removed node re-added afresh)', { timeout: 120_000 }, async () => {
+  // Seen in a Jepsen run (seed 185552): a restarted node replays its committed log only up to the
+  // commit index it last made durable, here past the record that forgot a removed member's
+  // address but short of the one that added it back. Its configuration (taken from the log, on
+  // append) already listed the member again, yet the node dropped the link: it could reach no
+  // quorum and the cluster had no leader for good.
+  await withCluster({ size: 3, service: 'kv' }, async (cluster) => {
+    const first = await cluster.waitForLeader();
+    const [next, removed] = cluster.ids.filter((id) => id !== first);
+    const out = await cluster.removeMember(removed!, first);
+    assert.equal(out.status, 200, JSON.stringify(out.body));
+    assert.equal(out.body['forgotten'], true);
+    await cluster.kill(removed!);
+    // `next` learns that the record forgetting `removed` committed, then makes that commit
+    // index durable with the term of its election.
+    const leaderApplied = (await status(cluster, first))!.appliedIndex;
+    await until(`${next} to apply the removal`, 10_000, async () => ((await status(cluster, next!))?.appliedIndex ?? 0) >= leaderApplied);
+    const moved = await fetch(`${url(cluster, first)}/v1/leader/transfer`, { method: 'POST', body: JSON.stringify({ to: next }) });
+    assert.equal(moved.status, 200, await moved.text());
+    assert.equal(await cluster.waitForLeader(10_000, [first, next!]), next);
+    // `next` alone, then `removed` back afresh as a voter: a configuration of the two.
+    // (A new leader refuses a change until its predecessor's has committed in its term: 409.)
+    const settled = async (change: () => Promise<{ status: number; body: Record<string, unknown> }>): Promise<void> => {
+      let last: { status: number; body: Record<string, unknown> } | undefined;
+      await until('a membership change to be accepted', 20_000, async () => (last = await change()).status !== 409);
+      assert.equal(last!.status, 200, JSON.stringify(last!.body));
+    };
+    await settled(() => cluster.removeMember(first, next));
+    await cluster.kill(first);
+    await cluster.startJoiner(removed!, { keepAddresses: true });
+    await settled(() => cluster.addMember(removed!, true, next));
+    await until(`${removed} to be a voter`, 20_000, async () => (await status(cluster, next!))?.members.some((m) => m.id === removed && m.voter) === true);
+    // Without a term change since, `next` restarts knowing a commit index from before the re-add.
+    await cluster.kill(next!);
+    await cluster.startNode(next!);
+    const leader = await cluster.waitForLeader(15_000, [next!, removed!]);
+    const put = await fetch(`${url(cluster, leader)}/v1/kv/after-restart`, { method: 'PUT', body: 'yes' });
+    assert.equal(put.status, 200);
+  });
+});

@@ -31,7 +31,7 @@ export function memberList(node: RaftNode<KvResult>, kv: KvStateMachine, config:
 function membershipReply(error: unknown): HttpReply {
   if (error instanceof MembershipError) {
     return error.code === 'CONFIG_CHANGE_IN_PROGRESS'
-      ? errorReply(409, 'change_in_progress', `${error.message} (retry once it has committed)`)
+      ? errorReply(409, 'change_in_progress', error.message)
       : errorReply(400, 'bad_membership', error.message);
   }
   return replyForError(error);

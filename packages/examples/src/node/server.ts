@@ -4,6 +4,7 @@ import { FileStorage, type StorageObserver } from '@flotilla/storage';
 import { WebSocketTransport, type TransportLogger } from '@flotilla/transport';
 import { parseHostPort, type NodeConfig } from './config.js';
 import { FaultTransport } from './fault-transport.js';
+import { PeerLinks } from './peer-links.js';
 
 export interface RunningNode<Result> {
   readonly node: RaftNode<Result>;
@@ -66,15 +67,13 @@ export async function startNode<Result>(config: NodeConfig, stateMachine: StateM
       ...config.tuning,
     });
     if (hasRegistry(stateMachine)) {
-      // Recorded addresses become peers (a member added later, or one that moved); a forgotten
-      // member's link goes once its removal has committed (Forget is proposed only then).
-      const follow = (id: string, addresses: { readonly raftAddress: string } | undefined): void => {
-        if (id === config.id) return;
-        if (addresses) wire.addPeer(id, `ws://${addresses.raftAddress}`);
-        else wire.removePeer(id);
-      };
-      stateMachine.onRegistryChange(follow);
-      for (const [id, addresses] of stateMachine.registry()) follow(id, addresses);
+      // Recorded addresses become peers (a member added later, or one that moved); a link goes
+      // once its peer is neither recorded nor in the configuration (see PeerLinks for why both).
+      const links = new PeerLinks(config.id, config.peers, wire, (message) => hooks.transportLogger?.warn(`node ${config.id}: ${message}`));
+      links.configChanged(node.members());
+      node.on('membershipChange', (members) => links.configChanged(members));
+      stateMachine.onRegistryChange((id, addresses) => links.registryChanged(id, addresses));
+      for (const [id, addresses] of stateMachine.registry()) links.registryChanged(id, addresses);
     }
     return { node, transport, wire, storage };
   } catch (error) {
