@@ -18,6 +18,25 @@ test('proposals beyond maxUncommittedBytes fail with BusyError and append nothin
   assert.doesNotThrow(() => a.propose([new Uint8Array(200)]), 'room again once committed');
 });
 
+test('a commit releases the bytes of exactly the proposals it covers', () => {
+  // One entry per append message, so that the first proposal can commit while the others cannot.
+  const net = new Network(['a', 'b', 'c'], { maxUncommittedBytes: 1000, maxAppendBytes: 300 });
+  net.elect('a');
+  const a = net.raft('a');
+  const first = a.propose([new Uint8Array(300)]).index;
+  a.propose([new Uint8Array(300)]);
+  a.propose([new Uint8Array(300)]);
+  net.filter = (m) => m.type !== MessageType.Append || m.entries.every((e) => e.index <= first);
+  net.deliverAll();
+  assert.equal(a.log.committed, first);
+  assert.doesNotThrow(() => a.propose([new Uint8Array(300)]), '900 bytes uncommitted');
+  assert.throws(() => a.propose([new Uint8Array(200)]), BusyError);
+  net.filter = undefined;
+  net.tickAll(2);
+  assert.equal(a.log.committed, a.log.lastIndex());
+  assert.doesNotThrow(() => a.propose([new Uint8Array(1000)]), 'all released once everything committed');
+});
+
 test('a follower refuses proposals with NotLeaderError carrying the leader id', () => {
   const net = new Network(['a', 'b', 'c']);
   net.elect('a');

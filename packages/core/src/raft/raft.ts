@@ -1006,10 +1006,15 @@ export class Raft {
     // Figure 8: count replicas only for entries of our own term.
     if (index <= this.log.committed || this.log.term(index) !== this.term) return;
     this.log.commitTo(index);
-    while (this.uncommittedBatches.length > 0 && this.uncommittedBatches[0]! <= index) {
-      this.uncommittedBytes -= this.uncommittedBatches[1]!;
-      this.uncommittedBatches.splice(0, 2);
+    // One splice for all the batches now committed: a splice per batch moved the rest of the
+    // array each time, quadratic in the proposals in flight (one batch per propose()).
+    const batches = this.uncommittedBatches;
+    let done = 0;
+    while (done < batches.length && batches[done]! <= index) {
+      this.uncommittedBytes -= batches[done + 1]!;
+      done += 2;
     }
+    if (done > 0) batches.splice(0, done);
     this.broadcastPending = true;
     this.reads.onCommit(this);
     this.afterCommit();
