@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import type { Command, StateMachine } from '@flotilla/core';
 import { decodeCommand, Op } from './commands.js';
 
@@ -163,6 +163,22 @@ class SnapshotParser {
  * (an undefined value) so that the map's iteration order stays put. The view's generator walks
  * the live map and substitutes recorded values: applies go on while the snapshot is written.
  */
+/** sha256(previous digest ‖ decimal index ‖ command): the digest chain every node computes. */
+export function chainDigest(previous: Buffer, index: number, data: Uint8Array): Buffer {
+  // One-shot hashing of one buffer (Node >= 20.12) costs about half of a Hash object fed three
+  // times: it runs once per applied entry on every node. Same bytes in, same digest out.
+  if (oneShotHash === undefined) return crypto.createHash('sha256').update(previous).update(String(index), 'latin1').update(data).digest();
+  const need = previous.length + 24 + data.byteLength;
+  if (digestScratch.length < need) digestScratch = Buffer.allocUnsafe(Math.max(need, 2 * digestScratch.length));
+  previous.copy(digestScratch, 0);
+  const digits = digestScratch.write(String(index), previous.length, 'latin1');
+  digestScratch.set(data, previous.length + digits);
+  return oneShotHash('sha256', digestScratch.subarray(0, previous.length + digits + data.byteLength), 'buffer');
+}
+
+const oneShotHash = typeof (crypto as { hash?: unknown }).hash === 'function' ? crypto.hash : undefined;
+let digestScratch = Buffer.allocUnsafe(4096);
+
 export class KvStateMachine implements StateMachine<KvResult> {
   /** key → value; undefined is a tombstone, only while a snapshot view is open. */
   private data = new Map<string, string | undefined>();
@@ -173,7 +189,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
   private readonly listeners = new Set<RegistryListener>();
   appliedIndex = 0;
   /** Running digest of everything applied (index and command): nodes agree iff digests agree. */
-  private rolling = Buffer.alloc(32);
+  private rolling: Buffer = Buffer.alloc(32);
   /** Recent (index → digest), so nodes can be compared at a common index. Bounded. */
   private history = new Map<number, Buffer>();
   private static readonly HISTORY = 100_000;
@@ -186,7 +202,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
     for (let i = 0; i < commands.length; i++) {
       const { index, data } = commands[i]!;
       results[i] = this.applyOne(data);
-      this.rolling = createHash('sha256').update(this.rolling).update(String(index), 'latin1').update(data).digest();
+      this.rolling = chainDigest(this.rolling, index, data);
       this.appliedIndex = index;
       this.history.set(index, this.rolling);
       if (this.history.size > KvStateMachine.HISTORY + KvStateMachine.HISTORY_SLACK) this.trimHistory();
