@@ -5,7 +5,7 @@ import { chainDigest } from '../src/kv/state-machine.js';
 
 test('the digest chain is sha256(previous ‖ decimal index ‖ command), for small and large commands', () => {
   let expected = Buffer.alloc(32);
-  let actual = Buffer.alloc(32);
+  let actual: Buffer = Buffer.alloc(32);
   const sizes = [0, 1, 128, 4000, 5000, 70_000, 3];
   for (let i = 0; i < sizes.length; i++) {
     const data = new Uint8Array(sizes[i]!).map((_, j) => (j * 31 + i) & 0xff);
