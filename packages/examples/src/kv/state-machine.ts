@@ -153,6 +153,26 @@ class SnapshotParser {
   }
 }
 
+/** sha256(previous digest ‖ decimal index ‖ command): the digest chain every node computes. */
+export function chainDigest(previous: Buffer, index: number, data: Uint8Array): Buffer {
+  // One-shot hashing of one buffer (Node >= 20.12) costs about half of a Hash object fed three
+  // times, and this runs once per applied entry on every node. Large commands are hashed in place
+  // instead: copying them would cost more than it saves, and the scratch buffer stays bounded.
+  const need = previous.length + MAX_INDEX_DIGITS + data.byteLength;
+  if (oneShotHash === undefined || need > DIGEST_SCRATCH_BYTES) {
+    return crypto.createHash('sha256').update(previous).update(String(index), 'latin1').update(data).digest();
+  }
+  previous.copy(digestScratch, 0);
+  const digits = digestScratch.write(String(index), previous.length, 'latin1');
+  digestScratch.set(data, previous.length + digits);
+  return oneShotHash('sha256', digestScratch.subarray(0, previous.length + digits + data.byteLength), 'buffer');
+}
+
+const oneShotHash = typeof (crypto as { hash?: unknown }).hash === 'function' ? crypto.hash : undefined;
+const MAX_INDEX_DIGITS = 16; // indices are safe integers: at most 16 decimal digits
+const DIGEST_SCRATCH_BYTES = 16 * 1024;
+const digestScratch = Buffer.allocUnsafe(DIGEST_SCRATCH_BYTES);
+
 /**
  * The replicated map. Values are kept as latin1 strings of the bytes that were written: one byte
  * per character, exactly the bytes, and much smaller and cheaper for the garbage collector than a
@@ -163,22 +183,6 @@ class SnapshotParser {
  * (an undefined value) so that the map's iteration order stays put. The view's generator walks
  * the live map and substitutes recorded values: applies go on while the snapshot is written.
  */
-/** sha256(previous digest ‖ decimal index ‖ command): the digest chain every node computes. */
-export function chainDigest(previous: Buffer, index: number, data: Uint8Array): Buffer {
-  // One-shot hashing of one buffer (Node >= 20.12) costs about half of a Hash object fed three
-  // times: it runs once per applied entry on every node. Same bytes in, same digest out.
-  if (oneShotHash === undefined) return crypto.createHash('sha256').update(previous).update(String(index), 'latin1').update(data).digest();
-  const need = previous.length + 24 + data.byteLength;
-  if (digestScratch.length < need) digestScratch = Buffer.allocUnsafe(Math.max(need, 2 * digestScratch.length));
-  previous.copy(digestScratch, 0);
-  const digits = digestScratch.write(String(index), previous.length, 'latin1');
-  digestScratch.set(data, previous.length + digits);
-  return oneShotHash('sha256', digestScratch.subarray(0, previous.length + digits + data.byteLength), 'buffer');
-}
-
-const oneShotHash = typeof (crypto as { hash?: unknown }).hash === 'function' ? crypto.hash : undefined;
-let digestScratch = Buffer.allocUnsafe(4096);
-
 export class KvStateMachine implements StateMachine<KvResult> {
   /** key → value; undefined is a tombstone, only while a snapshot view is open. */
   private data = new Map<string, string | undefined>();
