@@ -36,7 +36,11 @@ export type WalDoneCallback = (
 export interface Wal {
   start(callback: WalDoneCallback): void;
   /** Queues records (laid out as on disk, CRC fields left for the writer) and/or a hard state. */
-  append(records: Buffer, firstIndex: number, count: number, hardState: Buffer | null): number;
+  /**
+   * Queues records (and a hard state, synced with the group) for the writer thread. `commitHint`,
+   * when above 0, is recorded after the group is durable without a sync of its own.
+   */
+  append(records: Buffer, firstIndex: number, count: number, hardState: Buffer | null, commitHint?: number): number;
   compact(index: number): number;
   reset(index: number, term: number): number;
   clear(): number;
@@ -55,6 +59,8 @@ export interface WalOpened {
   /** Pairs (first index of a run, term). */
   runs: Float64Array;
   hardState: Buffer;
+  /** The newest commit hint in the STATE file (0 if none). */
+  commitHint: number;
   torn?: { file: string; offset: number; bytes: number };
 }
 

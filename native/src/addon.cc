@@ -117,7 +117,9 @@ class WalHandle : public Napi::ObjectWrap<WalHandle> {
     return env.Undefined();
   }
 
-  // append(records: Buffer, firstIndex, count, hardState: Buffer | null) -> seq
+  // append(records: Buffer, firstIndex, count, hardState: Buffer | null[, commitHint]) -> seq
+  // hardState is written and synced with the group; commitHint (> 0) is recorded after the group
+  // is durable, without a sync of its own.
   Napi::Value Append(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     checkOpen(env);
@@ -155,7 +157,9 @@ class WalHandle : public Napi::ObjectWrap<WalHandle> {
     } else if (!info[3].IsNull() && !info[3].IsUndefined()) {
       throw Napi::TypeError::New(env, "hardState must be a Buffer or null");
     }
-    if (count == 0 && !op.hasHardState) throw Napi::RangeError::New(env, "nothing to write");
+    if (info.Length() > 4 && !info[4].IsUndefined() && !getIndex(info[4], &op.commitHint))
+      throw Napi::TypeError::New(env, "commitHint must be a non-negative integer");
+    if (count == 0 && !op.hasHardState && op.commitHint == 0) throw Napi::RangeError::New(env, "nothing to write");
     if (count > 0) {
       napi_ref ref;
       if (napi_create_reference(env, buf, 1, &ref) != napi_ok) throw Napi::Error::New(env, "cannot reference buffer");
@@ -285,6 +289,7 @@ class OpenWorker : public Napi::AsyncWorker {
     for (size_t i = 0; i < info_.runs.size(); i++) runs[i] = static_cast<double>(info_.runs[i]);
     r.Set("runs", runs);
     r.Set("hardState", Napi::Buffer<char>::Copy(env, info_.hardState.data(), info_.hardState.size()));
+    r.Set("commitHint", Napi::Number::New(env, static_cast<double>(info_.commitHint)));
     if (!info_.tornFile.empty()) {
       Napi::Object t = Napi::Object::New(env);
       t.Set("file", info_.tornFile);

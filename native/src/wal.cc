@@ -28,6 +28,7 @@ namespace {
 const char kSegMagic[8] = {'F', 'L', 'T', 'W', 'A', 'L', '0', '1'};
 constexpr uint32_t kSegVersion = 1;
 constexpr uint32_t kStateMagic = 0x31545346;  // "FST1"
+constexpr uint32_t kHintMagic = 0x31484346;   // "FCH1"
 constexpr size_t kZeroChunk = 256 * 1024;
 
 inline uint32_t ld32(const uint8_t* p) {
@@ -283,7 +284,19 @@ void Wal::recover(RecoveryInfo* info) {
   stateFd_ = ::open(statePath.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (stateFd_ < 0) throw ioError(errno, "open", statePath);
   std::vector<uint8_t> st;
-  if (!readWhole(stateFd_, &st, 2 * kStateSlotSize)) throw ioError(errno, "read", statePath);
+  if (!readWhole(stateFd_, &st, kHintSlotsOffset + 2 * kHintSlotSize)) throw ioError(errno, "read", statePath);
+  // Commit hints: the valid slot with the higher seq wins; a torn or missing one is no loss (the
+  // hint is only a lower bound, and the hard state's own commit stands).
+  for (int s = 0; s < 2; s++) {
+    if (st.size() < kHintSlotsOffset + (s + 1) * kHintSlotSize) continue;
+    const uint8_t* p = st.data() + kHintSlotsOffset + s * kHintSlotSize;
+    if (ld32(p) != kHintMagic || ld32(p + 4) != crc32c(0, p + 8, kHintSlotSize - 8)) continue;
+    uint64_t seq = ld64(p + 8);
+    if (seq <= hintSeq_) continue;
+    hintSeq_ = seq;
+    info->commitHint = ld64(p + 16);
+  }
+  if (st.size() > 2 * kStateSlotSize) st.resize(2 * kStateSlotSize);
   bool found = false;
   if (st.size() > 0) {
     for (int s = 0; s < 2; s++) {
@@ -678,6 +691,29 @@ bool Wal::writeState(uint64_t epoch, uint64_t base, uint64_t baseTerm, const std
   return true;
 }
 
+// Records a commit index in the hint slots of the STATE file, without a sync. Called after the
+// group's data is durable, so a hint never runs ahead of the log it describes. A process crash
+// keeps it (it is in the page cache); a power loss may lose it or tear it, which costs nothing but
+// replay: recovery takes the newest valid hint, the hard state's commit stands otherwise, and the
+// hard-state slots, which hold term and vote, are never written here.
+bool Wal::writeCommitHint(uint64_t commit, WalError* err) {
+  uint8_t slot[kHintSlotSize];
+  std::memset(slot, 0, sizeof slot);
+  uint64_t seq = hintSeq_ + 1;
+  st32(slot, kHintMagic);
+  st64(slot + 8, seq);
+  st64(slot + 16, commit);
+  st32(slot + 4, crc32c(0, slot + 8, kHintSlotSize - 8));
+  off_t off = static_cast<off_t>(kHintSlotsOffset + (seq % 2) * kHintSlotSize);
+  ssize_t n = doPwrite(stateFd_, slot, sizeof slot, off);
+  if (n != static_cast<ssize_t>(sizeof slot)) {
+    *err = ioError(n < 0 ? errno : EIO, "pwrite", dir_ + "/STATE");
+    return false;
+  }
+  hintSeq_ = seq;
+  return true;
+}
+
 // Zeroes [from, to) of a segment, from the end backwards: if the process dies half way, what is
 // left is a prefix of the old records followed by zeros, which recovery reads as a torn tail.
 bool Wal::zeroRange(Segment* seg, uint64_t from, uint64_t to, WalError* err) {
@@ -756,6 +792,7 @@ void Wal::beginGroup() {
   group_.active = true;
   group_.newSegs.clear();
   group_.hasHardState = false;
+  group_.commitHint = 0;
   group_.baseSeg = segs_.empty() ? nullptr : segs_.back();
   group_.baseCount = group_.baseSeg ? group_.baseSeg->count() : 0;
   group_.baseEnd = group_.baseSeg ? group_.baseSeg->end : 0;
@@ -865,8 +902,10 @@ bool Wal::flushGroup(WalError* err, Done* done) {
   }
   if (!group_.newSegs.empty() && !syncDir(err)) return false;
   if (group_.hasHardState && !writeState(epoch_, base_, baseTerm_, group_.hardState, err)) return false;
+  if (group_.commitHint > 0 && !writeCommitHint(group_.commitHint, err)) return false;
   group_.active = false;
   group_.newSegs.clear();
+  if (touched.empty() && !group_.hasHardState) return true;  // a hint alone: nothing was synced
   done->syncs++;
   done->syncNs += static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started).count());
   return true;
@@ -1077,6 +1116,7 @@ void Wal::process(std::vector<Op>& batch, Done* done) {
       group_.hasHardState = true;
       group_.hardState = op.hardState;
     }
+    group_.commitHint = std::max(group_.commitHint, op.commitHint);
     if (op.count > 0 && !planAppend(op, &e)) {
       WalError re;
       bool ok = rollbackGroup(&re);

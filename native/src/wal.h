@@ -22,6 +22,10 @@ constexpr uint32_t kSegHeaderSize = 64;
 constexpr uint32_t kRecHeaderSize = 25;  // u32 len, u32 crc, u64 index, u64 term, u8 type
 constexpr uint32_t kStateSlotSize = 512;
 constexpr uint32_t kMaxHardStateBytes = 400;
+// The STATE file holds two hard-state slots (synced) and, after them, two commit-hint slots
+// written without a sync of their own (see Wal::writeCommitHint).
+constexpr uint32_t kHintSlotSize = 512;
+constexpr uint64_t kHintSlotsOffset = 2ull * kStateSlotSize;
 
 // An error surfaced to JS: an errno (with the syscall and file), a corruption, or a lock conflict.
 struct WalError {
@@ -62,6 +66,7 @@ struct RecoveryInfo {
   uint64_t baseTerm = 0;                 // term of firstIndex - 1
   std::vector<uint64_t> runs;            // pairs (first index of run, term)
   std::string hardState;                 // opaque bytes written by JS
+  uint64_t commitHint = 0;               // the latest commit hint found (0 if none)
   std::string tornFile;                  // where a torn tail was cut, if any
   uint64_t tornOffset = 0;
   uint64_t tornBytes = 0;
@@ -78,6 +83,7 @@ struct Op {
   uint32_t count = 0;
   bool hasHardState = false;
   std::string hardState;
+  uint64_t commitHint = 0;  // Append: a commit index to record without a sync (0 = none)
   void* keepAlive = nullptr;  // released on the JS thread once the op is done
 };
 
@@ -136,6 +142,7 @@ class Wal {
     std::vector<SegPtr> newSegs;
     bool hasHardState = false;
     std::string hardState;
+    uint64_t commitHint = 0;
   };
   void beginGroup();
   bool planAppend(Op& op, WalError* err);
@@ -146,6 +153,7 @@ class Wal {
   bool reset(uint64_t index, uint64_t term, WalError* err);
   bool rollover(uint64_t first, uint64_t prevTerm, WalError* err);
   bool writeState(uint64_t epoch, uint64_t base, uint64_t baseTerm, const std::string& hs, WalError* err);
+  bool writeCommitHint(uint64_t commit, WalError* err);
   bool zeroRange(Segment* seg, uint64_t from, uint64_t to, WalError* err);
   bool syncDir(WalError* err);
   ssize_t doPwritev(int fd, const struct iovec* iov, int n, off_t off);
@@ -164,6 +172,7 @@ class Wal {
   uint64_t wLast_ = 0, wLastTerm_ = 0;
   uint64_t epoch_ = 1, base_ = 0, baseTerm_ = 0;
   uint64_t stateSeq_ = 0;
+  uint64_t hintSeq_ = 0;
   std::string hardState_;
   bool poisoned_ = false;
   bool broken_ = false;

@@ -31,7 +31,9 @@ export interface LogStore {
   /**
    * Make `entries` (consecutive; if the first is at or below lastIndex, the old suffix from there is
    * replaced) and `hardState` durable. Writes complete in call order. A rejected write leaves the
-   * store as it was before that write.
+   * store as it was before that write. A hard state that changes only `commit` (a lower bound a
+   * restart replays up to) may be written without a sync of its own, as long as it is never stored
+   * ahead of the entries written before it and never overwrites a term or vote that was synced.
    */
   write(hardState: HardState | undefined, entries: readonly Entry[]): Promise<void>;
   /**

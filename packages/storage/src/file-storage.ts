@@ -148,6 +148,11 @@ export class FileStorage implements LogStore {
   private batchEntries = 0;
   private batchBytes = 0;
   private batchHardState: HardState | undefined;
+  /** A commit index to record without a sync: a hard state whose term and vote are unchanged. */
+  private batchCommitHint = 0;
+  /** Term and vote of the last hard state handed over for a synced write. */
+  private syncedTerm: number;
+  private syncedVote: string;
   private flushScheduled = false;
   private readonly flushTask = (): void => {
     this.flushScheduled = false;
@@ -169,7 +174,13 @@ export class FileStorage implements LogStore {
     this.baseTerm = opened.baseTerm;
     this.pendingLast = this.last;
     this.tailStart = this.last + 1;
-    this.hardState = decodeHardState(opened.hardState);
+    const recovered = decodeHardState(opened.hardState);
+    // The hint survives a process crash but is written without a sync; it only ever raises the
+    // commit index, and never past the log (the RaftLog would cap it too).
+    const hint = Math.min(opened.commitHint, opened.lastIndex);
+    this.hardState = hint > recovered.commit ? { ...recovered, commit: hint } : recovered;
+    this.syncedTerm = recovered.term;
+    this.syncedVote = recovered.vote;
     this.snapshotMeta = snapshots.latest();
     for (let i = 0; i + 1 < opened.runs.length; i += 2) {
       this.runStart.push(opened.runs[i]!);
@@ -335,7 +346,16 @@ export class FileStorage implements LogStore {
       this.batchEntries += count;
       this.pendingLast = firstIndex + count - 1;
     }
-    if (hardState !== undefined) this.batchHardState = hardState;
+    if (hardState !== undefined) {
+      if (this.batchHardState === undefined && hardState.term === this.syncedTerm && hardState.vote === this.syncedVote) {
+        // Only the commit index moved: it is a lower bound, recorded without its own fdatasync.
+        if (hardState.commit > this.batchCommitHint) this.batchCommitHint = hardState.commit;
+      } else {
+        this.batchHardState = hardState;
+        this.syncedTerm = hardState.term;
+        this.syncedVote = hardState.vote;
+      }
+    }
     this.batchBytes += bytes;
     const promise = this.join(new Pending('write', bytes, entries, hardState, undefined));
     // The writer thread idle: hand this over at once, so the disk starts while the rest of the
@@ -365,6 +385,7 @@ export class FileStorage implements LogStore {
       if (p.entries) off = encodeRecords(records, view, off, p.entries);
     }
     const hs = this.batchHardState;
+    const commitHint = hs !== undefined && hs.commit >= this.batchCommitHint ? 0 : this.batchCommitHint;
     const first = this.batchFirst;
     const bytes = this.batchBytes;
     this.batch = [];
@@ -372,7 +393,8 @@ export class FileStorage implements LogStore {
     this.batchEntries = 0;
     this.batchBytes = 0;
     this.batchHardState = undefined;
-    if (count === 0 && hs === undefined) {
+    this.batchCommitHint = 0;
+    if (count === 0 && hs === undefined && commitHint === 0) {
       // Only empty writes: they complete with whatever was submitted before them.
       const idle = this.pendingHead === this.pending.length;
       for (const p of batch) {
@@ -387,11 +409,13 @@ export class FileStorage implements LogStore {
     }
     let seq: number;
     try {
-      seq = this.wal.append(records, first, count, hs === undefined ? null : encodeHardState(hs));
+      seq = this.wal.append(records, first, count, hs === undefined ? null : encodeHardState(hs), commitHint);
     } catch (error) {
       const failure = fromNative(error);
       for (const p of batch) p.reject(failure);
       this.pendingLast = this.last;
+      // Whatever hard state this batch carried was not written: the next one goes out synced.
+      this.syncedTerm = -1;
       return;
     }
     this.lastSeq = seq;
@@ -494,6 +518,9 @@ export class FileStorage implements LogStore {
       this.batchEntries = 0;
       this.batchBytes = 0;
       this.batchHardState = undefined;
+      this.batchCommitHint = 0;
+      this.syncedTerm = this.hardState.term;
+      this.syncedVote = this.hardState.vote;
       this.pendingBytes = 0;
       this.resetFirst = undefined;
       if (lastIndex < this.last) this.truncateView(lastIndex + 1);

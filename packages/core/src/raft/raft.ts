@@ -37,7 +37,8 @@ export interface SoftState {
  * Everything the runtime must do after one batch of events, in this order:
  * 1. send `messages` at once (the leader's appends go out before its own write, thesis §10.2.1);
  * 2. write `hardState` and `entries` durably, then call `persisted()` and send `messagesAfterPersist`
- *    (votes and acknowledgements, which promise durability);
+ *    (votes and acknowledgements, which promise durability); a `hardState` whose term and vote are
+ *    unchanged only records a higher commit index, which storage may write without a sync;
  * 3. apply `committed` in order, then call `appliedTo()`;
  * 4. resolve `readStates` once the state machine has applied their index, fail `readFailures`.
  */
@@ -131,7 +132,7 @@ export class Raft {
   private readonly dirtyPeers = new Set<NodeId>();
   /** New entries or a new commit index: every follower may need an append. */
   private broadcastPending = false;
-  private lastHard: { term: number; vote: NodeId };
+  private lastHard: { term: number; vote: NodeId; commit: number };
   private lastSoft: SoftState;
 
   /**
@@ -151,7 +152,7 @@ export class Raft {
     this.vote = initial.hardState.vote;
     this.reads = new ReadTracker(this.id, options.maxPendingReads);
     this.becomeFollower(this.term, '');
-    this.lastHard = { term: this.term, vote: this.vote };
+    this.lastHard = { term: this.term, vote: this.vote, commit: this.log.committed };
     this.lastSoft = this.softState();
   }
 
@@ -392,9 +393,15 @@ export class Raft {
       this.log.hasUnpersisted() ||
       this.term !== this.lastHard.term ||
       this.vote !== this.lastHard.vote ||
+      this.storableCommit() > this.lastHard.commit ||
       this.role !== this.lastSoft.role ||
       this.leader !== this.lastSoft.leader
     );
+  }
+
+  /** The commit index as storage may record it: never past the last entry it will hold. */
+  private storableCommit(): number {
+    return Math.min(this.log.committed, this.log.lastIndex());
   }
 
   ready(): Ready {
@@ -406,12 +413,18 @@ export class Raft {
     let hardState: HardState | undefined;
     let messages = this.messages;
     let messagesAfterPersist = this.messagesAfterPersist;
+    const commit = this.storableCommit();
     if (this.term !== this.lastHard.term || this.vote !== this.lastHard.vote) {
       // Everything sent from here on speaks for the new term or vote: durable first.
-      hardState = { term: this.term, vote: this.vote, commit: Math.min(this.log.committed, this.log.lastIndex()) };
-      this.lastHard = { term: this.term, vote: this.vote };
+      hardState = { term: this.term, vote: this.vote, commit };
+      this.lastHard = hardState;
       messagesAfterPersist = messages.length === 0 ? messagesAfterPersist : messages.concat(messagesAfterPersist);
       messages = [];
+    } else if (commit > this.lastHard.commit) {
+      // Only the commit index moved. Nothing waits on it (it is a lower bound a restart replays
+      // up to), so storage may record it without a sync of its own; messages go out at once.
+      hardState = { term: this.term, vote: this.vote, commit };
+      this.lastHard = hardState;
     }
     let softState: SoftState | undefined;
     if (this.role !== this.lastSoft.role || this.leader !== this.lastSoft.leader || this.term !== this.lastSoft.term) {
