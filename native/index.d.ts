@@ -41,6 +41,8 @@ export interface Wal {
    * when above 0, is recorded after the group is durable without a sync of its own.
    */
   append(records: Buffer, firstIndex: number, count: number, hardState: Buffer | null, commitHint?: number): number;
+  /** Records a commit hint at once on the calling thread; only while no write is in flight. */
+  writeCommitHint(commit: number): void;
   compact(index: number): number;
   reset(index: number, term: number): number;
   clear(): number;

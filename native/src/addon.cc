@@ -67,6 +67,7 @@ class WalHandle : public Napi::ObjectWrap<WalHandle> {
                         InstanceMethod("compact", &WalHandle::Compact), InstanceMethod("reset", &WalHandle::Reset),
                         InstanceMethod("clear", &WalHandle::Clear), InstanceMethod("read", &WalHandle::Read),
                         InstanceMethod("close", &WalHandle::Close),
+                        InstanceMethod("writeCommitHint", &WalHandle::WriteCommitHint),
                         InstanceMethod("injectFault", &WalHandle::InjectFault)});
   }
 
@@ -227,6 +228,20 @@ class WalHandle : public Napi::ObjectWrap<WalHandle> {
       wal_.reset();
     }
     return info.Env().Undefined();
+  }
+
+  // writeCommitHint(commit): records a commit hint at once, on the calling thread (a pwrite into
+  // the page cache, no sync). For when every submitted write is durable: the JS side calls it only
+  // while the writer has nothing of its to do, so the hint never runs ahead of the log.
+  Napi::Value WriteCommitHint(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    checkOpen(env);
+    uint64_t commit;
+    if (info.Length() < 1 || !getIndex(info[0], &commit) || commit == 0)
+      throw Napi::TypeError::New(env, "writeCommitHint(commit): commit must be a positive integer");
+    WalError e;
+    if (!wal_->writeCommitHintNow(commit, &e)) throw toJsError(env, e);
+    return env.Undefined();
   }
 
   Napi::Value InjectFault(const Napi::CallbackInfo& info) {

@@ -696,7 +696,10 @@ bool Wal::writeState(uint64_t epoch, uint64_t base, uint64_t baseTerm, const std
 // keeps it (it is in the page cache); a power loss may lose it or tear it, which costs nothing but
 // replay: recovery takes the newest valid hint, the hard state's commit stands otherwise, and the
 // hard-state slots, which hold term and vote, are never written here.
+bool Wal::writeCommitHintNow(uint64_t commit, WalError* err) { return writeCommitHint(commit, err); }
+
 bool Wal::writeCommitHint(uint64_t commit, WalError* err) {
+  std::lock_guard<std::mutex> lk(hintMu_);
   uint8_t slot[kHintSlotSize];
   std::memset(slot, 0, sizeof slot);
   uint64_t seq = hintSeq_ + 1;

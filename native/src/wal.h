@@ -115,6 +115,9 @@ class Wal {
   // Reads records [lo, hi) (stopping once maxBytes of payload is reached, at least one record)
   // into one buffer of raw records. Throws WalError on I/O or checksum failure.
   std::string read(uint64_t lo, uint64_t hi, uint64_t maxBytes, uint32_t* count);
+  // Records a commit hint now, on the calling thread; the caller guarantees that every entry up
+  // to `commit` it wrote is durable. Thread-safe against the writer's own hint writes.
+  bool writeCommitHintNow(uint64_t commit, WalError* err);
   // Stops the threads after the queue drains; idempotent.
   void close();
   void injectFault(int err, int countdown) {
@@ -172,7 +175,8 @@ class Wal {
   uint64_t wLast_ = 0, wLastTerm_ = 0;
   uint64_t epoch_ = 1, base_ = 0, baseTerm_ = 0;
   uint64_t stateSeq_ = 0;
-  uint64_t hintSeq_ = 0;
+  uint64_t hintSeq_ = 0;  // guarded by hintMu_
+  std::mutex hintMu_;
   std::string hardState_;
   bool poisoned_ = false;
   bool broken_ = false;

@@ -62,7 +62,8 @@ class Random {
 
 async function child(dir: string, seed: number, journal: string): Promise<void> {
   const rnd = new Random(seed);
-  const s = await FileStorage.open(dir, { segmentBytes: SEGMENT_BYTES });
+  // Every commit hint goes with its append, so the check below can ask for the last acknowledged one.
+  const s = await FileStorage.open(dir, { segmentBytes: SEGMENT_BYTES, commitHintIntervalMs: 0 });
   // The protocol goes to a file with write(2): what the child wrote before SIGKILL is in the page
   // cache and survives it (a pipe's userspace queue would not).
   const fd = openSync(journal, 'w');

@@ -30,6 +30,14 @@ export interface FileStorageOptions {
   readonly maxPendingBytes?: number;
   /** Zero-fill the next segment on a background thread. Default true. */
   readonly preallocate?: boolean;
+  /**
+   * While writes keep coming, record a commit-only hard state with an append at most this often
+   * (the newest is kept and goes with a later append). One that comes without entries, or is
+   * left once no write is in flight, is written this long after (at once on close()). A restart
+   * after a crash replays up to what was recorded. Default 2 ms; 0 records it with every append;
+   * at most 60000.
+   */
+  readonly commitHintIntervalMs?: number;
   /** Told about each batch handed to the writer thread and each group commit (for metrics). */
   readonly observer?: StorageObserver;
 }
@@ -52,6 +60,7 @@ const DEFAULTS = {
   tailCacheBytes: 16 * 1024 * 1024,
   maxPendingBytes: 64 * 1024 * 1024,
   preallocate: true,
+  commitHintIntervalMs: 2,
 };
 
 /** What the last open found and repaired, for logs and tests. */
@@ -150,6 +159,21 @@ export class FileStorage implements LogStore {
   private batchHardState: HardState | undefined;
   /** A commit index to record without a sync: a hard state whose term and vote are unchanged. */
   private batchCommitHint = 0;
+  /**
+   * A commit index that came without entries: it rides with the next append, or is written on
+   * this thread once every submitted write is durable. It never costs the writer thread a wakeup
+   * of its own (which would delay the next group commit).
+   */
+  private deferredCommitHint = 0;
+  private commitHintTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly commitHintTask = (): void => {
+    this.commitHintTimer = undefined;
+    // A write in flight or queued will carry the hint, or reschedule this once it completes.
+    if (this.closing || this.pendingHead !== this.pending.length || this.batch.length > 0) return;
+    this.writeDeferredCommitHint();
+  };
+  /** When a commit hint last went to the writer thread with an append (performance.now()). */
+  private lastCommitHintAt = -Infinity;
   /** Term and vote of the last hard state handed over for a synced write. */
   private syncedTerm: number;
   private syncedVote: string;
@@ -221,6 +245,7 @@ export class FileStorage implements LogStore {
     if (opts.maxEntryBytes + RECORD_HEADER_BYTES > opts.segmentBytes - 64)
       throw new RangeError('maxEntryBytes must fit in a segment (segmentBytes - 89)');
     if (opts.maxBatchBytes < 1) throw new RangeError('maxBatchBytes must be positive');
+    if (opts.commitHintIntervalMs > 60_000) throw new RangeError('commitHintIntervalMs must be at most 60000');
     await mkdir(dir, { recursive: true });
     let opened;
     try {
@@ -330,9 +355,15 @@ export class FileStorage implements LogStore {
       if (firstIndex < floor) throw new RangeError(`cannot write at ${firstIndex}: the log starts at ${floor}`);
       if (firstIndex > this.pendingLast + 1) throw new RangeError(`writing at ${firstIndex} would leave a gap after ${this.pendingLast}`);
     }
-    if (count === 0 && hardState === undefined) {
+    const commitOnly =
+      hardState !== undefined && this.batchHardState === undefined && hardState.term === this.syncedTerm && hardState.vote === this.syncedVote;
+    if (count === 0 && (hardState === undefined || commitOnly)) {
+      if (commitOnly && hardState.commit > this.deferredCommitHint) this.deferredCommitHint = hardState.commit;
       if (this.batch.length > 0) return this.join(new Pending('noop', 0, undefined, undefined, undefined));
-      if (this.pendingHead === this.pending.length) return Promise.resolve();
+      if (this.pendingHead === this.pending.length) {
+        this.scheduleDeferredCommitHint();
+        return Promise.resolve();
+      }
       const p = new Pending('noop', 0, undefined, undefined, undefined);
       p.seq = this.lastSeq;
       this.pending.push(p);
@@ -347,7 +378,7 @@ export class FileStorage implements LogStore {
       this.pendingLast = firstIndex + count - 1;
     }
     if (hardState !== undefined) {
-      if (this.batchHardState === undefined && hardState.term === this.syncedTerm && hardState.vote === this.syncedVote) {
+      if (commitOnly) {
         // Only the commit index moved: it is a lower bound, recorded without its own fdatasync.
         if (hardState.commit > this.batchCommitHint) this.batchCommitHint = hardState.commit;
       } else {
@@ -385,7 +416,14 @@ export class FileStorage implements LogStore {
       if (p.entries) off = encodeRecords(records, view, off, p.entries);
     }
     const hs = this.batchHardState;
-    const commitHint = hs !== undefined && hs.commit >= this.batchCommitHint ? 0 : this.batchCommitHint;
+    const hint = Math.max(this.batchCommitHint, this.deferredCommitHint);
+    let commitHint = hs !== undefined && hs.commit >= hint ? 0 : hint;
+    if (commitHint > 0 && count > 0) {
+      // Each hint costs the group a pwrite after its fdatasync: under load, one every interval.
+      const now = performance.now();
+      if (now - this.lastCommitHintAt < this.opts.commitHintIntervalMs) commitHint = 0;
+      else this.lastCommitHintAt = now;
+    }
     const first = this.batchFirst;
     const bytes = this.batchBytes;
     this.batch = [];
@@ -394,9 +432,10 @@ export class FileStorage implements LogStore {
     this.batchBytes = 0;
     this.batchHardState = undefined;
     this.batchCommitHint = 0;
-    if (count === 0 && hs === undefined && commitHint === 0) {
+    if (count === 0 && hs === undefined) {
       // Only empty writes: they complete with whatever was submitted before them.
       const idle = this.pendingHead === this.pending.length;
+      if (idle) this.scheduleDeferredCommitHint();
       for (const p of batch) {
         if (idle) {
           p.resolve();
@@ -410,6 +449,7 @@ export class FileStorage implements LogStore {
     let seq: number;
     try {
       seq = this.wal.append(records, first, count, hs === undefined ? null : encodeHardState(hs), commitHint);
+      this.deferredCommitHint = commitHint > 0 || (hs !== undefined && hs.commit >= hint) ? 0 : hint;
     } catch (error) {
       const failure = fromNative(error);
       for (const p of batch) p.reject(failure);
@@ -467,6 +507,9 @@ export class FileStorage implements LogStore {
         p.reject = (e) => { rej(e); resolve(); };
       }));
       this.closing = Promise.all(waits).then(() => {
+        if (this.commitHintTimer !== undefined) clearTimeout(this.commitHintTimer);
+        this.commitHintTimer = undefined;
+        if (this.batch.length === 0) this.writeDeferredCommitHint();
         this.wal.close();
       });
     }
@@ -477,6 +520,33 @@ export class FileStorage implements LogStore {
   injectFault(errno: number, countdown = 0): void {
     this.checkOpen();
     this.wal.injectFault(errno, countdown);
+  }
+
+  /**
+   * The log is idle with a commit hint deferred: write it from a timer (commitHintIntervalMs),
+   * not at once, so that it never runs before what the event loop does next (a follower's
+   * acknowledgement, a leader's reply to its client).
+   */
+  private scheduleDeferredCommitHint(): void {
+    if (this.deferredCommitHint === 0 || this.commitHintTimer !== undefined || this.closing) return;
+    this.commitHintTimer = setTimeout(this.commitHintTask, this.opts.commitHintIntervalMs);
+    this.commitHintTimer.unref();
+  }
+
+  /**
+   * Writes the deferred commit hint now. Only called while no write is in flight, so every entry it
+   * covers is durable. A failure (the STATE file would not take 512 bytes) breaks the storage: the
+   * next hard state would fail the same way.
+   */
+  private writeDeferredCommitHint(): void {
+    const commit = Math.min(this.deferredCommitHint, this.last);
+    this.deferredCommitHint = 0;
+    if (commit <= 0 || this.brokenError) return;
+    try {
+      this.wal.writeCommitHint(commit);
+    } catch (error) {
+      this.brokenError = fromNative(error, true);
+    }
   }
 
   private checkOpen(): void {
@@ -505,6 +575,7 @@ export class FileStorage implements LogStore {
       this.apply(p);
       p.resolve();
     }
+    if (!error && this.pendingHead === pending.length && this.batch.length === 0) this.scheduleDeferredCommitHint();
     if (error) {
       const failure = fromNative(error, broken);
       while (this.pendingHead < pending.length) {
@@ -519,6 +590,7 @@ export class FileStorage implements LogStore {
       this.batchBytes = 0;
       this.batchHardState = undefined;
       this.batchCommitHint = 0;
+      this.deferredCommitHint = 0;
       this.syncedTerm = this.hardState.term;
       this.syncedVote = this.hardState.vote;
       this.pendingBytes = 0;
