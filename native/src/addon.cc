@@ -240,7 +240,7 @@ class WalHandle : public Napi::ObjectWrap<WalHandle> {
     if (info.Length() < 1 || !getIndex(info[0], &commit) || commit == 0)
       throw Napi::TypeError::New(env, "writeCommitHint(commit): commit must be a positive integer");
     WalError e;
-    if (!wal_->writeCommitHintNow(commit, &e)) throw toJsError(env, e);
+    if (!wal_->writeCommitHint(commit, &e)) throw toJsError(env, e);
     return env.Undefined();
   }
 

@@ -660,27 +660,33 @@ bool Wal::syncDir(WalError* err) {
   return true;
 }
 
+// A STATE slot (hard state or commit hint, 512 bytes each): u32 magic, u32 CRC32C of bytes
+// 8..511, u64 sequence, then the body the caller has put from byte 16 on. Stamps the header and
+// writes the slot at `off`.
+bool Wal::putStateSlot(uint8_t* slot, uint32_t magic, uint64_t seq, off_t off, WalError* err) {
+  st32(slot, magic);
+  st64(slot + 8, seq);
+  st32(slot + 4, crc32c(0, slot + 8, kStateSlotSize - 8));
+  ssize_t n = doPwrite(stateFd_, slot, kStateSlotSize, off);
+  if (n != static_cast<ssize_t>(kStateSlotSize)) {
+    *err = ioError(n < 0 ? errno : EIO, "pwrite", dir_ + "/STATE");
+    return false;
+  }
+  return true;
+}
+
 bool Wal::writeState(uint64_t epoch, uint64_t base, uint64_t baseTerm, const std::string& hs, WalError* err) {
   uint8_t slot[kStateSlotSize];
   std::memset(slot, 0, sizeof slot);
   uint64_t seq = stateSeq_ + 1;
-  st32(slot, kStateMagic);
-  st64(slot + 8, seq);
   st64(slot + 16, epoch);
   st64(slot + 24, base);
   st64(slot + 32, baseTerm);
   st32(slot + 40, static_cast<uint32_t>(hs.size()));
   std::memcpy(slot + 44, hs.data(), hs.size());
-  st32(slot + 4, crc32c(0, slot + 8, kStateSlotSize - 8));
-  std::string path = dir_ + "/STATE";
-  off_t off = (seq % 2) * kStateSlotSize;
-  ssize_t n = doPwrite(stateFd_, slot, sizeof slot, off);
-  if (n != static_cast<ssize_t>(sizeof slot)) {
-    *err = ioError(n < 0 ? errno : EIO, "pwrite", path);
-    return false;
-  }
+  if (!putStateSlot(slot, kStateMagic, seq, static_cast<off_t>((seq % 2) * kStateSlotSize), err)) return false;
   if (::fdatasync(stateFd_) != 0) {
-    *err = ioError(errno, "fdatasync", path);
+    *err = ioError(errno, "fdatasync", dir_ + "/STATE");
     return false;
   }
   stateSeq_ = seq;
@@ -696,23 +702,13 @@ bool Wal::writeState(uint64_t epoch, uint64_t base, uint64_t baseTerm, const std
 // keeps it (it is in the page cache); a power loss may lose it or tear it, which costs nothing but
 // replay: recovery takes the newest valid hint, the hard state's commit stands otherwise, and the
 // hard-state slots, which hold term and vote, are never written here.
-bool Wal::writeCommitHintNow(uint64_t commit, WalError* err) { return writeCommitHint(commit, err); }
-
 bool Wal::writeCommitHint(uint64_t commit, WalError* err) {
   std::lock_guard<std::mutex> lk(hintMu_);
   uint8_t slot[kHintSlotSize];
   std::memset(slot, 0, sizeof slot);
   uint64_t seq = hintSeq_ + 1;
-  st32(slot, kHintMagic);
-  st64(slot + 8, seq);
   st64(slot + 16, commit);
-  st32(slot + 4, crc32c(0, slot + 8, kHintSlotSize - 8));
-  off_t off = static_cast<off_t>(kHintSlotsOffset + (seq % 2) * kHintSlotSize);
-  ssize_t n = doPwrite(stateFd_, slot, sizeof slot, off);
-  if (n != static_cast<ssize_t>(sizeof slot)) {
-    *err = ioError(n < 0 ? errno : EIO, "pwrite", dir_ + "/STATE");
-    return false;
-  }
+  if (!putStateSlot(slot, kHintMagic, seq, static_cast<off_t>(kHintSlotsOffset + (seq % 2) * kHintSlotSize), err)) return false;
   hintSeq_ = seq;
   return true;
 }

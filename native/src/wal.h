@@ -24,7 +24,7 @@ constexpr uint32_t kStateSlotSize = 512;
 constexpr uint32_t kMaxHardStateBytes = 400;
 // The STATE file holds two hard-state slots (synced) and, after them, two commit-hint slots
 // written without a sync of their own (see Wal::writeCommitHint).
-constexpr uint32_t kHintSlotSize = 512;
+constexpr uint32_t kHintSlotSize = kStateSlotSize;
 constexpr uint64_t kHintSlotsOffset = 2ull * kStateSlotSize;
 
 // An error surfaced to JS: an errno (with the syscall and file), a corruption, or a lock conflict.
@@ -115,9 +115,9 @@ class Wal {
   // Reads records [lo, hi) (stopping once maxBytes of payload is reached, at least one record)
   // into one buffer of raw records. Throws WalError on I/O or checksum failure.
   std::string read(uint64_t lo, uint64_t hi, uint64_t maxBytes, uint32_t* count);
-  // Records a commit hint now, on the calling thread; the caller guarantees that every entry up
-  // to `commit` it wrote is durable. Thread-safe against the writer's own hint writes.
-  bool writeCommitHintNow(uint64_t commit, WalError* err);
+  // Records a commit hint (no sync) on the calling thread; the caller guarantees that every entry
+  // up to `commit` it wrote is durable. Called by the writer after a group and from JS when idle.
+  bool writeCommitHint(uint64_t commit, WalError* err);
   // Stops the threads after the queue drains; idempotent.
   void close();
   void injectFault(int err, int countdown) {
@@ -156,7 +156,7 @@ class Wal {
   bool reset(uint64_t index, uint64_t term, WalError* err);
   bool rollover(uint64_t first, uint64_t prevTerm, WalError* err);
   bool writeState(uint64_t epoch, uint64_t base, uint64_t baseTerm, const std::string& hs, WalError* err);
-  bool writeCommitHint(uint64_t commit, WalError* err);
+  bool putStateSlot(uint8_t* slot, uint32_t magic, uint64_t seq, off_t off, WalError* err);
   bool zeroRange(Segment* seg, uint64_t from, uint64_t to, WalError* err);
   bool syncDir(WalError* err);
   ssize_t doPwritev(int fd, const struct iovec* iov, int n, off_t off);
