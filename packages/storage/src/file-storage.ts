@@ -24,7 +24,12 @@ export interface FileStorageOptions {
   readonly maxEntryBytes?: number;
   /** Most bytes the writer thread puts in one writev + fdatasync. Default 4 MiB. */
   readonly maxBatchBytes?: number;
-  /** Recent entries kept in memory for reads, by payload bytes. Default 16 MiB. */
+  /**
+   * Recent entries kept in memory for reads, by payload bytes. Default 1 MiB: a larger tail keeps
+   * each entry alive past several young-generation collections under load, so V8 copies it and
+   * then promotes it to the old generation, where it dies later at a higher cost. Older entries are
+   * read from the segment files (the page cache, usually).
+   */
   readonly tailCacheBytes?: number;
   /** Bytes of writes queued but not yet durable; beyond it write() rejects with BusyError. Default 64 MiB. */
   readonly maxPendingBytes?: number;
@@ -57,7 +62,7 @@ const DEFAULTS = {
   segmentBytes: 64 * 1024 * 1024,
   maxEntryBytes: 8 * 1024 * 1024,
   maxBatchBytes: 4 * 1024 * 1024,
-  tailCacheBytes: 16 * 1024 * 1024,
+  tailCacheBytes: 1024 * 1024,
   maxPendingBytes: 64 * 1024 * 1024,
   preallocate: true,
   commitHintIntervalMs: 2,
