@@ -1,6 +1,7 @@
 import * as crypto from 'node:crypto';
 import type { Command, StateMachine } from '@flotilla/core';
 import { decodeCommand, Op } from './commands.js';
+import { DIGEST_BYTES, DigestHistory } from './digest-history.js';
 
 function bytesToString(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
@@ -44,6 +45,8 @@ const REC_DIGESTS = 2;
 const REC_ENTRY = 3;
 const REC_END = 4;
 const CHUNK_BYTES = 256 * 1024;
+/** Digests kept for comparing nodes at a common index (digestAt). */
+const HISTORY_DIGESTS = 100_000;
 
 /** Parses a snapshot stream incrementally; throws on anything malformed. */
 class SnapshotParser {
@@ -51,7 +54,7 @@ class SnapshotParser {
   private at = 0;
   private sawMagic = false;
   header: { appliedIndex: number; rolling: string; members: [string, MemberAddresses][]; entries: number } | undefined;
-  readonly history = new Map<number, Buffer>();
+  readonly history = new DigestHistory(HISTORY_DIGESTS);
   readonly data = new Map<string, string | undefined>();
   ended = false;
 
@@ -104,7 +107,7 @@ class SnapshotParser {
         if (!this.available(4 + length)) return false;
         const parsed = JSON.parse(b.toString('utf8', this.at + 4, this.at + 4 + length)) as SnapshotParser['header'];
         if (
-          !parsed || !Number.isSafeInteger(parsed.appliedIndex) || typeof parsed.rolling !== 'string' || !/^[0-9a-f]{64}$/.test(parsed.rolling) ||
+          !parsed || !Number.isSafeInteger(parsed.appliedIndex) || parsed.appliedIndex < 0 || typeof parsed.rolling !== 'string' || !/^[0-9a-f]{64}$/.test(parsed.rolling) ||
           !Array.isArray(parsed.members) || !Number.isSafeInteger(parsed.entries)
         ) throw new Error('bad snapshot header');
         for (const m of parsed.members) {
@@ -120,7 +123,11 @@ class SnapshotParser {
         const count = b.readUInt32LE(this.at);
         if (!this.available(4 + count * 40)) return false;
         let p = this.at + 4;
-        for (let i = 0; i < count; i++, p += 40) this.history.set(b.readDoubleLE(p), Buffer.from(b.subarray(p + 8, p + 40)));
+        for (let i = 0; i < count; i++, p += 40) {
+          const index = b.readDoubleLE(p);
+          if (!Number.isSafeInteger(index) || index < 1 || index <= this.history.newestIndex) throw new Error(`digest index ${index} out of order in the snapshot`);
+          this.history.push(index, b.subarray(p + 8, p + 40));
+        }
         this.at = p;
         return true;
       }
@@ -154,18 +161,30 @@ class SnapshotParser {
 }
 
 /** sha256(previous digest ‖ decimal index ‖ command): the digest chain every node computes. */
-export function chainDigest(previous: Buffer, index: number, data: Uint8Array): Buffer {
-  // One-shot hashing of one buffer (Node >= 20.12) costs about half of a Hash object fed three
-  // times, and this runs once per applied entry on every node. Large commands are hashed in place
-  // instead: copying them would cost more than it saves, and the scratch buffer stays bounded.
-  const need = previous.length + MAX_INDEX_DIGITS + data.byteLength;
+export function chainDigest(previous: Uint8Array, index: number, data: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(DIGEST_BYTES);
+  chainDigestInto(previous, index, data, out);
+  return out;
+}
+
+/**
+ * chainDigest written into `out` (which may be `previous`): no Buffer per entry. One-shot hashing
+ * of one buffer (Node >= 20.12) costs about half of a Hash object fed three times, and this runs
+ * once per applied entry on every node; its 'binary' (latin1) result is a short string, cheaper to allocate
+ * than a Buffer. Large commands are hashed in place instead: copying them would cost more than it
+ * saves, and the scratch buffer stays bounded.
+ */
+export function chainDigestInto(previous: Uint8Array, index: number, data: Uint8Array, out: Buffer): void {
+  const need = previous.byteLength + MAX_INDEX_DIGITS + data.byteLength;
   if (oneShotHash === undefined || need > DIGEST_SCRATCH_BYTES) {
-    return crypto.createHash('sha256').update(previous).update(String(index), 'latin1').update(data).digest();
+    crypto.createHash('sha256').update(previous).update(String(index), 'latin1').update(data).digest().copy(out, 0);
+    return;
   }
-  previous.copy(digestScratch, 0);
-  const digits = digestScratch.write(String(index), previous.length, 'latin1');
-  digestScratch.set(data, previous.length + digits);
-  return oneShotHash('sha256', digestScratch.subarray(0, previous.length + digits + data.byteLength), 'buffer');
+  digestScratch.set(previous, 0);
+  const digits = digestScratch.write(String(index), previous.byteLength, 'latin1');
+  digestScratch.set(data, previous.byteLength + digits);
+  const digest = oneShotHash('sha256', digestScratch.subarray(0, previous.byteLength + digits + data.byteLength), 'binary');
+  out.write(digest, 0, 'latin1');
 }
 
 const oneShotHash = typeof (crypto as { hash?: unknown }).hash === 'function' ? crypto.hash : undefined;
@@ -192,13 +211,10 @@ export class KvStateMachine implements StateMachine<KvResult> {
   private members = new Map<string, MemberAddresses>();
   private readonly listeners = new Set<RegistryListener>();
   appliedIndex = 0;
-  /** Running digest of everything applied (index and command): nodes agree iff digests agree. */
-  private rolling: Buffer = Buffer.alloc(32);
-  /** Recent (index → digest), so nodes can be compared at a common index. Bounded. */
-  private history = new Map<number, Buffer>();
-  private static readonly HISTORY = 100_000;
-  /** How far the history may overrun HISTORY before trimHistory drops the excess at once. */
-  private static readonly HISTORY_SLACK = 4096;
+  /** Running digest of everything applied (index and command): nodes agree iff digests agree. Updated in place. */
+  private rolling: Buffer = Buffer.alloc(DIGEST_BYTES);
+  /** Recent (index, digest) pairs, so nodes can be compared at a common index. Bounded. */
+  private history = new DigestHistory(HISTORY_DIGESTS);
 
   apply(commands: readonly Command[]): KvResult[] {
     if (this.views.size > 0) this.expireIdleViews();
@@ -206,25 +222,11 @@ export class KvStateMachine implements StateMachine<KvResult> {
     for (let i = 0; i < commands.length; i++) {
       const { index, data } = commands[i]!;
       results[i] = this.applyOne(data);
-      this.rolling = chainDigest(this.rolling, index, data);
+      chainDigestInto(this.rolling, index, data, this.rolling);
       this.appliedIndex = index;
-      this.history.set(index, this.rolling);
-      if (this.history.size > KvStateMachine.HISTORY + KvStateMachine.HISTORY_SLACK) this.trimHistory();
+      this.history.push(index, this.rolling);
     }
     return results;
-  }
-
-  /**
-   * Drops the oldest digests down to HISTORY, in one pass. Not one per apply: `delete(keys().next())`
-   * is quadratic, as V8's Map keeps a hole per deleted entry until it rehashes and every new iterator
-   * walks over all of them from the start (tens of µs per apply once the history is full).
-   */
-  private trimHistory(): void {
-    let excess = this.history.size - KvStateMachine.HISTORY;
-    for (const index of this.history.keys()) {
-      if (excess-- <= 0) break;
-      this.history.delete(index);
-    }
   }
 
   private applyOne(data: Uint8Array): KvResult {
@@ -334,7 +336,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
 
   /** The digest after applying `index`, if still remembered. */
   digestAt(index: number): string | undefined {
-    return index === 0 ? Buffer.alloc(32).toString('hex') : this.history.get(index)?.toString('hex');
+    return index === 0 ? '0'.repeat(2 * DIGEST_BYTES) : this.history.hexAt(index);
   }
 
   digest(): { appliedIndex: number; digest: string; keys: number } {
@@ -351,7 +353,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
       JSON.stringify({ appliedIndex: this.appliedIndex, rolling: this.rolling.toString('hex'), members: [...this.members], entries: this.size }),
       'utf8',
     );
-    const digests = [...this.history];
+    const digests = this.history.toRecords();
     const data = this.data;
     const views = this.views;
     const view: View = {
@@ -383,17 +385,13 @@ export class KvStateMachine implements StateMachine<KvResult> {
         yield start;
         pulled();
         const perChunk = Math.floor(CHUNK_BYTES / 40);
-        for (let i = 0; i < digests.length || i === 0; i += perChunk) {
-          const part = digests.slice(i, i + perChunk);
-          const out = Buffer.allocUnsafe(5 + part.length * 40);
+        const total = digests.byteLength / 40;
+        for (let i = 0; i < total || i === 0; i += perChunk) {
+          const count = Math.min(perChunk, total - i);
+          const out = Buffer.allocUnsafe(5 + count * 40);
           out[0] = REC_DIGESTS;
-          out.writeUInt32LE(part.length, 1);
-          let p = 5;
-          for (const [index, digest] of part) {
-            out.writeDoubleLE(index, p);
-            digest.copy(out, p + 8);
-            p += 40;
-          }
+          out.writeUInt32LE(count, 1);
+          digests.copy(out, 5, i * 40, (i + count) * 40);
           yield out;
           pulled();
         }
@@ -442,15 +440,19 @@ export class KvStateMachine implements StateMachine<KvResult> {
     for await (const chunk of chunks) parser.push(chunk);
     if (!parser.header || !parser.ended) throw new Error('the snapshot stream is truncated');
     const header = parser.header;
+    const history = parser.history;
+    if (header.appliedIndex < history.newestIndex)
+      throw new Error(`the snapshot holds a digest at ${history.newestIndex}, past its applied index ${header.appliedIndex}`);
+    const rolling = Buffer.from(header.rolling, 'hex');
+    if (header.appliedIndex > history.newestIndex) history.push(header.appliedIndex, rolling);
     const previous = this.members;
     // Views opened on the old map keep reading it: it is never changed again.
     this.views = new Set();
     this.tombstones = new Set();
     this.data = parser.data;
     this.appliedIndex = header.appliedIndex;
-    this.rolling = Buffer.from(header.rolling, 'hex');
-    this.history = parser.history;
-    this.history.set(header.appliedIndex, this.rolling);
+    this.rolling = rolling;
+    this.history = history;
     this.members = new Map(header.members);
     for (const [id, addresses] of this.members) {
       const before = previous.get(id);
