@@ -38,3 +38,28 @@ test('the digest history copies what it is given and refuses indices that do not
   assert.throws(() => new DigestHistory(0), RangeError);
   assert.equal(history.size, 2);
 });
+
+test('a KV snapshot whose digests are out of order is refused and changes nothing', async () => {
+  const { KvStateMachine, encodeCommand, Op } = await import('@flotilla/examples');
+  const kv = new KvStateMachine();
+  kv.apply([1, 2, 3].map((index) => ({ index, term: 1, data: encodeCommand({ op: Op.Put, key: `k${index}`, value: Buffer.from('v') }) })));
+  const chunks: Buffer[] = [];
+  for await (const chunk of kv.snapshot()) chunks.push(Buffer.from(chunk));
+  const stream = Buffer.concat(chunks);
+  // MAGIC (8 bytes), the header record [type][u32 length][JSON], then the digests record.
+  const digestsAt = 8 + 5 + stream.readUInt32LE(9);
+  assert.equal(stream[digestsAt], 2, 'the digests record follows the header');
+  assert.equal(stream.readUInt32LE(digestsAt + 1), 3);
+  const first = digestsAt + 5;
+  const swapped = Buffer.from(stream);
+  swapped.writeDoubleLE(stream.readDoubleLE(first + 40), first);
+  swapped.writeDoubleLE(stream.readDoubleLE(first), first + 40);
+  const target = new KvStateMachine();
+  target.apply([{ index: 1, term: 1, data: encodeCommand({ op: Op.Put, key: 'mine', value: Buffer.from('x') }) }]);
+  const before = target.digest();
+  await assert.rejects(target.restore((async function* () { yield swapped; })()), /out of order/);
+  assert.deepEqual(target.digest(), before);
+  await target.restore((async function* () { yield stream; })());
+  assert.deepEqual(target.digest(), kv.digest());
+  assert.equal(target.digestAt(2), kv.digestAt(2));
+});
