@@ -226,3 +226,31 @@ test('a read that timed out while waiting for apply does not break the reads que
     await node.close();
   }
 });
+
+test('proposals whose entries were cut from the log are answered when this node appends over them again', async () => {
+  const { nodes, network } = await cluster(['a', 'b', 'c']);
+  try {
+    const old = await waitFor('a leader', () => nodes.find((n) => n.role === 'leader'));
+    await old.propose(new TextEncoder().encode('before'));
+    // Cut off: these append to the old leader's log only and can never commit.
+    network.isolate(old.id);
+    const lost = Array.from({ length: 10 }, (_, i) => old.propose(new TextEncoder().encode(`lost${i}`), { timeoutMs: 30_000 }));
+    const outcomes = lost.map((p) => p.then(() => 'applied', (e: unknown) => (e as { code?: string }).code ?? 'error'));
+    const settled = new Set<number>();
+    outcomes.forEach((p, i) => void p.then(() => settled.add(i)));
+    const others = nodes.filter((n) => n !== old);
+    const next = await waitFor('a new leader', () => others.find((n) => n.role === 'leader'), 5000);
+    await next.propose(new TextEncoder().encode('new1'));
+    await next.propose(new TextEncoder().encode('new2'));
+    network.heal();
+    // The old leader's uncommitted suffix is replaced by the new leader's shorter log; then it leads
+    // again and appends at indices where its old proposals were.
+    await waitFor('the old leader caught up', () => old.status().commitIndex >= next.status().commitIndex && old.role === 'follower' || undefined, 5000);
+    await next.transferLeadership(old.id, { timeoutMs: 5000 });
+    await old.propose(new TextEncoder().encode('again'));
+    await waitFor('every lost proposal answered', () => settled.size === lost.length || undefined, 3000);
+    for (const outcome of await Promise.all(outcomes)) assert.equal(outcome, 'LEADERSHIP_LOST');
+  } finally {
+    await Promise.all(nodes.map((n) => n.close()));
+  }
+});

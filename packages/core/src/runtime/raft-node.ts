@@ -29,6 +29,7 @@ import {
   type ProposeResponseMessage,
 } from '../types.js';
 import { DeadlineWheel } from './deadlines.js';
+import { PendingProposals } from './pending-proposals.js';
 import { firstRequestId } from './request-ids.js';
 import { TypedEmitter } from './events.js';
 import { resolveTuning, type RaftNodeTuning } from './options.js';
@@ -208,7 +209,7 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
   private lastWrite: Promise<void> = Promise.resolve();
   private writesInFlight = 0;
 
-  private readonly proposals = new Map<number, PendingProposal<Result>>();
+  private readonly proposals = new PendingProposals<PendingProposal<Result>>();
   private readonly proposalDeadlines: DeadlineWheel;
   private pendingProposalCount = 0;
   private readonly reads = new Map<number, PendingRead>();
@@ -460,7 +461,8 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
     }
     this.schedule();
     return new Promise((resolve, reject) => {
-      this.proposals.set(first.index, { term: first.term, count: commands.length, results: batch ? [] : undefined, resolve, reject });
+      const obsolete = this.proposals.add(first.index, { term: first.term, count: commands.length, results: batch ? [] : undefined, resolve, reject });
+      if (obsolete.length > 0) this.rejectTruncated(obsolete, first.index);
       this.pendingProposalCount += commands.length;
       this.proposalDeadlines.add(this.scheduler.now() + (options?.timeoutMs ?? this.tuning.proposalTimeoutMs), first.index);
     });
@@ -1104,6 +1106,19 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
     this.raft.appliedTo(last);
     this.releaseReads();
     this.emit('applied', last);
+  }
+
+  /**
+   * Proposals of an earlier term whose entries at or after `from` were cut from this log (this
+   * node now appends there): they can never apply. With a Map keyed by index, the new proposal took
+   * the old one's key and the old caller was never answered.
+   */
+  private rejectTruncated(obsolete: readonly PendingProposal<Result>[], from: number): void {
+    for (const pending of obsolete) {
+      if (this.activeProposal?.pending === pending) this.activeProposal = undefined;
+      this.pendingProposalCount -= pending.count;
+      pending.reject(new LeadershipLostError(`the log was cut at index ${from} under a proposal of term ${pending.term}; it was not applied`));
+    }
   }
 
   private settleProposal(entry: Entry, result: Result): void {
