@@ -9,8 +9,9 @@ export interface MessageReceiver {
 }
 
 /**
- * Moves Raft messages between peers. The runtime calls `send` at most once per peer per
- * event-loop turn with everything for that peer, so one call can become one frame.
+ * Moves Raft messages between peers. The runtime calls `send` once per peer for everything a
+ * Ready produced (usually one Ready per event-loop turn, sometimes two): a transport that
+ * coalesces what one turn sends can make it one frame.
  * A transport never throws from `send`: what it cannot deliver it drops (Raft retries).
  */
 export interface Transport {

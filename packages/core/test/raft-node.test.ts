@@ -3,12 +3,14 @@ import { test } from 'node:test';
 import {
   ConfigError,
   MemoryNetwork,
+  MessageType,
   MemoryStorage,
   NotLeaderError,
   RaftNode,
   TimeoutError,
   type Command,
   type StateMachine,
+  type Transport,
 } from '../src/index.js';
 
 class Counter implements StateMachine<number> {
@@ -251,6 +253,53 @@ test('proposals whose entries were cut from the log are answered when this node 
     await waitFor('every lost proposal answered', () => settled.size === lost.length || undefined, 3000);
     for (const outcome of await Promise.all(outcomes)) assert.equal(outcome, 'LEADERSHIP_LOST');
   } finally {
+    await Promise.all(nodes.map((n) => n.close()));
+  }
+});
+
+test('a proposal made as soon as the previous one resolved leaves for the followers in the same event-loop turn', async () => {
+  const network = new MemoryNetwork();
+  const ids = ['a', 'b', 'c'];
+  // Event-loop turns, counted by an immediate that re-arms itself.
+  let turn = 0;
+  let counting = true;
+  const tick = (): void => {
+    turn++;
+    if (counting) setImmediate(tick);
+  };
+  setImmediate(tick);
+  const sentAt = new Map<string, number>();
+  const recording = (id: string): Transport => {
+    const inner = network.transport(id);
+    return {
+      start: (receiver) => inner.start(receiver),
+      send: (to, messages) => {
+        for (const m of messages) {
+          if (m.type !== MessageType.Append) continue;
+          for (const e of m.entries) {
+            const text = new TextDecoder().decode(e.data);
+            if (!sentAt.has(text)) sentAt.set(text, turn);
+          }
+        }
+        inner.send(to, messages);
+      },
+      close: () => inner.close(),
+    };
+  };
+  const nodes = await Promise.all(
+    ids.map((id) => RaftNode.start({ id, members: ids, stateMachine: new Counter(), storage: new MemoryStorage(), transport: recording(id), electionTimeoutMs: 60, heartbeatIntervalMs: 10 })),
+  );
+  try {
+    const leader = await waitFor('a leader', () => nodes.find((n) => n.role === 'leader'));
+    const resolvedAt: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      await leader.propose(new TextEncoder().encode(`p${i}`));
+      resolvedAt.push(turn); // the continuation of the await: the next proposal starts now
+    }
+    await leader.propose(new TextEncoder().encode('last'));
+    for (let i = 1; i < 5; i++) assert.equal(sentAt.get(`p${i}`), resolvedAt[i - 1], `p${i} left in the turn p${i - 1} resolved in`);
+  } finally {
+    counting = false;
     await Promise.all(nodes.map((n) => n.close()));
   }
 });

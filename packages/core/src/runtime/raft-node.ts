@@ -885,11 +885,23 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
     this.scheduled = false;
     if (this.closed) return;
     try {
-      if (this.raft.hasReady()) this.handleReady(this.raft.ready());
+      if (this.raft.hasReady()) {
+        const rd = this.raft.ready();
+        this.handleReady(rd);
+        // Callers whose proposals just resolved often propose again at once (a closed loop): take
+        // those in this turn, so their entries leave with the commit messages in one frame per
+        // peer instead of a turn later.
+        if (rd.committed.length > 0 && !this.applyBusy) this.scheduler.soon?.(this.processSoon);
+      }
       this.flushOutbox();
     } catch (error) {
       this.fail(error as Error);
     }
+  };
+
+  /** processReady after the resolved proposals' continuations, if they left anything to do. */
+  private readonly processSoon = (): void => {
+    if (!this.closed && this.raft.hasReady()) this.processReady();
   };
 
   private handleReady(rd: Ready): void {

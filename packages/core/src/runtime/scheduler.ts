@@ -8,6 +8,12 @@ export interface Scheduler {
   after(ms: number, fn: () => void): () => void;
   /** Calls `fn` after the current event-loop turn (after all I/O callbacks of this turn). */
   defer(fn: () => void): void;
+  /**
+   * Optional: calls `fn` once the microtasks queued so far have run (a microtask). The runtime uses
+   * it to pick up, in the same turn, the proposals that callers make as soon as earlier ones
+   * resolve; without it they wait for the next `defer`.
+   */
+  soon?(fn: () => void): void;
 }
 
 export const realScheduler: Scheduler = {
@@ -22,5 +28,8 @@ export const realScheduler: Scheduler = {
   },
   defer(fn) {
     setImmediate(fn);
+  },
+  soon(fn) {
+    queueMicrotask(fn);
   },
 };

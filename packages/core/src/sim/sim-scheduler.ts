@@ -72,6 +72,11 @@ export class SimScheduler implements Scheduler {
     this.queue.after(0, this.guarded(fn));
   }
 
+  /** Virtual time has no microtasks of its own: as soon as anything else queued now. */
+  soon(fn: () => void): void {
+    this.defer(fn);
+  }
+
   /** Runs `fn` now, or when the node resumes if it is paused; never if it died. */
   run(fn: () => void): void {
     if (!this.alive) return;
