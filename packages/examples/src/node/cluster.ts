@@ -275,16 +275,15 @@ export class LocalCluster {
     });
   }
 
-  /** The id of the node that says it leads (and whose followers agree), waiting up to timeoutMs. */
+  /** The id of the node that says it leads and that a quorum of its configuration names as leader, waiting up to timeoutMs. */
   async waitForLeader(timeoutMs = 10_000, among: readonly string[] = this.ids): Promise<string> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       const statuses = await Promise.all(among.filter((id) => this.isRunning(id)).map((id) => this.request(id, 'status', {}, 2000)));
-      const leader = statuses.find((s) => s.ok && s['role'] === 'leader');
-      if (leader) {
-        const id = leader['id'] as string;
-        const agree = statuses.filter((s) => s.ok && s['leader'] === id).length;
-        if (agree > among.length / 2) return id;
+      for (const claimed of statuses.filter((s) => s.ok && s['role'] === 'leader')) {
+        const id = claimed['id'] as string;
+        const agreeing = new Set(statuses.filter((s) => s.ok && s['leader'] === id).map((s) => s['id'] as string));
+        if (recognizedByQuorum(claimed['config'], agreeing, among.length)) return id;
       }
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -327,4 +326,20 @@ export class LocalCluster {
       }),
     );
   }
+}
+
+/**
+ * Whether the nodes in `agreeing` (which name the claimed leader as theirs, itself included) make a
+ * quorum of the claimed leader's own configuration: a majority of its voters, and of the outgoing
+ * voters too while the configuration is joint. Counting a majority of every process instead would
+ * miss a leader of a cluster that has removed members, while a removed member, still running and
+ * no longer heard, names no leader. Without a configuration to go by: a majority of `count` nodes.
+ */
+export function recognizedByQuorum(config: unknown, agreeing: ReadonlySet<string>, count: number): boolean {
+  const halves = config as { voters?: unknown; outgoingVoters?: unknown } | undefined;
+  const voters = Array.isArray(halves?.voters) ? (halves.voters as string[]) : undefined;
+  if (!voters || voters.length === 0) return agreeing.size > count / 2;
+  const outgoing = Array.isArray(halves?.outgoingVoters) ? (halves.outgoingVoters as string[]) : [];
+  const majority = (members: readonly string[]): boolean => members.filter((id) => agreeing.has(id)).length > members.length / 2;
+  return majority(voters) && (outgoing.length === 0 || majority(outgoing));
 }
