@@ -303,3 +303,34 @@ test('a proposal made as soon as the previous one resolved leaves for the follow
     await Promise.all(nodes.map((n) => n.close()));
   }
 });
+
+test('a closed loop of proposals on a single node over in-memory storage never keeps the event loop from turning', async () => {
+  const node = await RaftNode.start({ id: 'solo', members: ['solo'], stateMachine: new Counter(), storage: new MemoryStorage(), transport: new MemoryNetwork().transport('solo'), electionTimeoutMs: 60, heartbeatIntervalMs: 10 });
+  try {
+    await waitFor('leadership', () => node.role === 'leader' || undefined);
+    // Proposals resolved between two consecutive turns of the event loop (immediates).
+    let sinceTurn = 0;
+    let most = 0;
+    let turns = 0;
+    let running = true;
+    const tick = (): void => {
+      most = Math.max(most, sinceTurn);
+      sinceTurn = 0;
+      turns++;
+      if (running) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const loop = (async () => {
+      for (let i = 0; i < 3000 && running; i++) {
+        await node.propose(new Uint8Array([1]));
+        sinceTurn++;
+      }
+    })();
+    await loop;
+    running = false;
+    assert.ok(turns > 100, `only ${turns} turns of the event loop for 3000 proposals`);
+    assert.ok(most <= 4, `${most} proposals resolved within one turn of the event loop`);
+  } finally {
+    await node.close();
+  }
+});

@@ -197,6 +197,8 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
   private readonly scheduler: Scheduler;
 
   private scheduled = false;
+  /** Whether this turn's Ready may still ask for a follow-up Ready from a microtask (processSoon). */
+  private followUpAllowed = true;
   private closed = false;
   private failure: Error | undefined;
   private stopTicker: (() => void) | undefined;
@@ -881,8 +883,23 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
     this.scheduler.defer(this.processReady);
   }
 
+  /** The turn's Ready (from `defer`): it may ask for one follow-up Ready before the turn ends. */
   private readonly processReady = (): void => {
     this.scheduled = false;
+    this.followUpAllowed = true;
+    this.runReady();
+  };
+
+  /**
+   * The follow-up Ready, after the continuations of the proposals just resolved, if they left
+   * anything to do. One per turn: each follow-up can resolve more proposals, and a chain of them
+   * (a single-node cluster over storage that completes at once) would starve timers and I/O.
+   */
+  private readonly processSoon = (): void => {
+    if (!this.closed && this.raft.hasReady()) this.runReady();
+  };
+
+  private runReady(): void {
     if (this.closed) return;
     try {
       if (this.raft.hasReady()) {
@@ -891,18 +908,16 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
         // Callers whose proposals just resolved often propose again at once (a closed loop): take
         // those in this turn, so their entries leave with the commit messages in one frame per
         // peer instead of a turn later.
-        if (rd.committed.length > 0 && !this.applyBusy) this.scheduler.soon?.(this.processSoon);
+        if (this.followUpAllowed && rd.committed.length > 0 && !this.applyBusy && this.scheduler.soon) {
+          this.followUpAllowed = false;
+          this.scheduler.soon(this.processSoon);
+        }
       }
       this.flushOutbox();
     } catch (error) {
       this.fail(error as Error);
     }
-  };
-
-  /** processReady after the resolved proposals' continuations, if they left anything to do. */
-  private readonly processSoon = (): void => {
-    if (!this.closed && this.raft.hasReady()) this.processReady();
-  };
+  }
 
   private handleReady(rd: Ready): void {
     if (rd.softState) this.onSoftState(rd.softState);
