@@ -7,6 +7,7 @@ export type * from './state-machine.js';
 export { Raft, type Ready, type Role, type SoftState, type RaftStatus } from './raft/raft.js';
 export type { ReadState, ReadFailure, ReadFailureReason } from './raft/reads.js';
 export { MembershipError, EMPTY_CONFIG, encodeConfig, decodeConfig, validateConfig } from './raft/config.js';
+export { quorumActive } from './raft/quorum.js';
 export type { SnapshotRequest } from './raft/raft.js';
 export { DEFAULT_RAFT_OPTIONS, validateRaftOptions, type RaftOptions } from './raft/options.js';
 export { SeededRandom } from './raft/random.js';

@@ -63,6 +63,7 @@ export function voteOutcome(config: ConfigState, granted: ReadonlyMap<NodeId, bo
   return 'pending';
 }
 
+/** Whether the members for which `active` holds make a quorum of the (possibly joint) configuration. */
 export function quorumActive(config: ConfigState, active: (id: NodeId) => boolean): boolean {
   return majorityActive(config.voters, active) && majorityActive(config.outgoingVoters, active);
 }

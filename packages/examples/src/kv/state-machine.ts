@@ -123,10 +123,11 @@ class SnapshotParser {
         const count = b.readUInt32LE(this.at);
         if (!this.available(4 + count * 40)) return false;
         let p = this.at + 4;
-        for (let i = 0; i < count; i++, p += 40) {
-          const index = b.readDoubleLE(p);
-          if (!Number.isSafeInteger(index) || index < 1 || index <= this.history.newestIndex) throw new Error(`digest index ${index} out of order in the snapshot`);
-          this.history.push(index, b.subarray(p + 8, p + 40));
+        try {
+          for (let i = 0; i < count; i++, p += 40) this.history.push(b.readDoubleLE(p), b.subarray(p + 8, p + 40));
+        } catch (error) {
+          // The history refuses an index that is not a positive integer above the one before it.
+          throw new Error(`digests out of order in the snapshot: ${(error as Error).message}`);
         }
         this.at = p;
         return true;
@@ -170,9 +171,9 @@ export function chainDigest(previous: Uint8Array, index: number, data: Uint8Arra
 /**
  * chainDigest written into `out` (which may be `previous`): no Buffer per entry. One-shot hashing
  * of one buffer (Node >= 20.12) costs about half of a Hash object fed three times, and this runs
- * once per applied entry on every node; its 'binary' (latin1) result is a short string, cheaper to allocate
- * than a Buffer. Large commands are hashed in place instead: copying them would cost more than it
- * saves, and the scratch buffer stays bounded.
+ * once per applied entry on every node; its 'binary' (latin1) result is a short string, cheaper
+ * to allocate than a Buffer. Large commands are hashed in place instead: copying them would cost
+ * more than it saves, and the scratch buffer stays bounded.
  */
 export function chainDigestInto(previous: Uint8Array, index: number, data: Uint8Array, out: Buffer): void {
   const need = previous.byteLength + MAX_INDEX_DIGITS + data.byteLength;

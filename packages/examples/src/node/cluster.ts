@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { RaftNodeTuning } from '@flotilla/core';
+import { quorumActive, type ConfigState, type RaftNodeTuning } from '@flotilla/core';
 import { toConfigFile, type LogLevel, type NodeConfig } from './config.js';
 import { ControlServer, type ControlEndpoint } from './control.js';
 
@@ -330,16 +330,14 @@ export class LocalCluster {
 
 /**
  * Whether the nodes in `agreeing` (which name the claimed leader as theirs, itself included) make a
- * quorum of the claimed leader's own configuration: a majority of its voters, and of the outgoing
- * voters too while the configuration is joint. Counting a majority of every process instead would
- * miss a leader of a cluster that has removed members, while a removed member, still running and
- * no longer heard, names no leader. Without a configuration to go by: a majority of `count` nodes.
+ * quorum of the claimed leader's own configuration (core's quorumActive: both halves while joint).
+ * Counting a majority of every process instead would miss a leader of a cluster that has removed
+ * members, while a removed member, still running and no longer heard, names no leader. Without a
+ * configuration to go by: a majority of `count` nodes.
  */
 export function recognizedByQuorum(config: unknown, agreeing: ReadonlySet<string>, count: number): boolean {
-  const halves = config as { voters?: unknown; outgoingVoters?: unknown } | undefined;
-  const voters = Array.isArray(halves?.voters) ? (halves.voters as string[]) : undefined;
-  if (!voters || voters.length === 0) return agreeing.size > count / 2;
-  const outgoing = Array.isArray(halves?.outgoingVoters) ? (halves.outgoingVoters as string[]) : [];
-  const majority = (members: readonly string[]): boolean => members.filter((id) => agreeing.has(id)).length > members.length / 2;
-  return majority(voters) && (outgoing.length === 0 || majority(outgoing));
+  const reported = config as Partial<ConfigState> | undefined;
+  if (!Array.isArray(reported?.voters) || reported.voters.length === 0) return agreeing.size > count / 2;
+  const halves: ConfigState = { voters: reported.voters, learners: [], outgoingVoters: Array.isArray(reported.outgoingVoters) ? reported.outgoingVoters : [] };
+  return quorumActive(halves, (id) => agreeing.has(id));
 }
