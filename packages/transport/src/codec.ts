@@ -1,37 +1,16 @@
 /**
  * Frame encoding and decoding (schema/frame.fbs).
  *
- * Encoding goes through the flatc-generated builders, except for the Append entry vectors, which
- * are written straight into the builder's buffer (one copy per payload, no per-entry table, no
- * BigInt per entry). Decoding does not use the generated accessors: the TypeScript FlatBuffers
- * runtime has no verifier, so a bounds-checked reader walks the frame once, validates every field
- * and builds core's Message objects. Entry, snapshot, proposal and result bytes are views
- * into the decoded buffer (zero copy).
+ * Frames are FlatBuffers of that schema, written by FrameWriter (numbers for uint64 fields, no
+ * BigInt; Append entries as parallel vectors, one copy per payload, no per-entry table) and read
+ * by a bounds-checked reader: the TypeScript FlatBuffers runtime has no verifier, so the reader
+ * walks the frame once, validates every field and builds core's Message objects. Entry,
+ * snapshot, proposal and result bytes are views into the decoded buffer (zero copy). The tests
+ * read what the writer wrote through the flatc-generated code, field by field.
  */
-import * as flatbuffers from 'flatbuffers';
 import { EntryType, MessageType } from '@flotilla/core';
 import type { ConfigState, Entry, Message, NodeId, SnapshotMeta } from '@flotilla/core';
-import {
-  Append,
-  AppendResponse,
-  ConfigState as WireConfigState,
-  Frame,
-  Heartbeat,
-  HeartbeatResponse,
-  Message as WireMessage,
-  PreVote,
-  PreVoteResponse,
-  Propose,
-  ProposeResponse,
-  ReadIndex,
-  ReadIndexResponse,
-  Snapshot,
-  SnapshotMeta as WireSnapshotMeta,
-  SnapshotResponse,
-  TimeoutNow,
-  Vote,
-  VoteResponse,
-} from './generated/frame_generated.js';
+import { FrameWriter } from './frame-writer.js';
 
 /** The 4-byte file identifier at offset 4 of every frame. */
 export const FRAME_IDENTIFIER = 'FLT1';
@@ -73,39 +52,16 @@ export interface DecodedFrame {
 // ---------------------------------------------------------------------------------------------
 // Encoding
 
-/** The parts of flatbuffers.Builder (25.x) the raw vector writers use. */
-interface RawBuilder {
-  bb: flatbuffers.ByteBuffer;
-  space: number;
-}
-
 const TWO_32 = 0x1_0000_0000;
-
-function u64(value: number, what: string): bigint {
-  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${what} must be a safe non-negative integer, got ${value}`);
-  return BigInt(value);
-}
+const IDENTIFIER = new TextEncoder().encode(FRAME_IDENTIFIER);
 
 function u32(value: number, what: string): number {
   if (!Number.isInteger(value) || value < 0 || value >= TWO_32) throw new RangeError(`${what} must be a uint32, got ${value}`);
   return value;
 }
 
-/** Writes a [ulong] vector without a BigInt per element. */
-function createUint64Vector(builder: flatbuffers.Builder, count: number, valueAt: (i: number) => number): flatbuffers.Offset {
-  builder.startVector(8, count, 8);
-  const raw = builder as unknown as RawBuilder;
-  for (let i = count - 1; i >= 0; i--) {
-    const value = valueAt(i);
-    if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`entry term must be a safe non-negative integer, got ${value}`);
-    raw.space -= 8;
-    raw.bb.writeInt32(raw.space, value % TWO_32 | 0);
-    raw.bb.writeInt32(raw.space + 4, Math.floor(value / TWO_32) | 0);
-  }
-  return builder.endVector();
-}
-
-function encodeEntries(builder: flatbuffers.Builder, entries: readonly Entry[], prevIndex: number): [flatbuffers.Offset, flatbuffers.Offset, flatbuffers.Offset, flatbuffers.Offset] {
+/** Append's parallel entry vectors (see the schema); returns [terms, types, ends, payloads]. */
+function encodeEntries(w: FrameWriter, entries: readonly Entry[], prevIndex: number): [number, number, number, number] {
   const count = entries.length;
   let total = 0;
   for (let i = 0; i < count; i++) {
@@ -114,130 +70,199 @@ function encodeEntries(builder: flatbuffers.Builder, entries: readonly Entry[], 
     total += entry.data.byteLength;
   }
   if (total >= TWO_32) throw new RangeError('entry payloads exceed 4 GiB');
-  const raw = builder as unknown as RawBuilder;
-  // payloads: one concatenation, copied straight into the builder.
-  builder.startVector(1, total, 1);
-  raw.space -= total;
-  const bytes = raw.bb.bytes();
-  let at = raw.space;
+  // payloads: one concatenation, copied straight into the frame.
+  let at = w.startVector(1, total, 1);
+  let bytes = w.bytes();
   for (let i = 0; i < count; i++) {
     const data = entries[i]!.data;
     bytes.set(data, at);
     at += data.byteLength;
   }
-  const payloads = builder.endVector();
+  const payloads = w.endVector(total);
   // entry_ends: running end offsets.
-  builder.startVector(4, count, 4);
-  let end = total;
-  for (let i = count - 1; i >= 0; i--) {
-    raw.space -= 4;
-    raw.bb.writeInt32(raw.space, end | 0);
-    end -= entries[i]!.data.byteLength;
+  at = w.startVector(4, count, 4);
+  let view = w.dataView();
+  let end = 0;
+  for (let i = 0; i < count; i++) {
+    end += entries[i]!.data.byteLength;
+    view.setUint32(at + 4 * i, end, true);
   }
-  const ends = builder.endVector();
-  builder.startVector(1, count, 1);
-  for (let i = count - 1; i >= 0; i--) {
+  const ends = w.endVector(count);
+  at = w.startVector(1, count, 1);
+  bytes = w.bytes();
+  for (let i = 0; i < count; i++) {
     const type = entries[i]!.type;
     if (type !== EntryType.Normal && type !== EntryType.Noop && type !== EntryType.Config) throw new RangeError(`unknown entry type ${type}`);
-    raw.space -= 1;
-    raw.bb.writeUint8(raw.space, type);
+    bytes[at + i] = type;
   }
-  const types = builder.endVector();
-  const terms = createUint64Vector(builder, count, (i) => entries[i]!.term);
+  const types = w.endVector(count);
+  at = w.startVector(8, count, 8);
+  view = w.dataView();
+  for (let i = 0; i < count; i++) {
+    const term = entries[i]!.term;
+    if (!Number.isSafeInteger(term) || term < 0) throw new RangeError(`entry term must be a safe non-negative integer, got ${term}`);
+    view.setUint32(at + 8 * i, term % TWO_32, true);
+    view.setUint32(at + 8 * i + 4, Math.floor(term / TWO_32), true);
+  }
+  const terms = w.endVector(count);
   return [terms, types, ends, payloads];
 }
 
-// UTF-8 of recent ids: the builder would otherwise run TextEncoder (a fresh ArrayBuffer) for
-// each of a frame's three ids, and small ArrayBuffers are costly to allocate and collect.
+// UTF-8 of recent ids, so that a frame's ids are not encoded (into a fresh ArrayBuffer each) for
+// every frame, and a decoder can compare an id with the one it expects without decoding it.
 const utf8Cache = new Map<string, Uint8Array>();
 const textEncoder = new TextEncoder();
 
 function utf8Of(value: string): Uint8Array {
   let bytes = utf8Cache.get(value);
   if (bytes === undefined) {
-    if (utf8Cache.size >= 1024) utf8Cache.clear();
     bytes = textEncoder.encode(value);
+    if (value.length > 64) return bytes;
+    if (utf8Cache.size >= 1024) utf8Cache.clear();
     utf8Cache.set(value, bytes);
   }
   return bytes;
 }
 
-function createString(builder: flatbuffers.Builder, value: string): flatbuffers.Offset {
-  return builder.createString(value.length <= 64 ? utf8Of(value) : value);
+function encodeString(w: FrameWriter, value: string): number {
+  return w.string(utf8Of(value));
 }
 
-function encodeStrings(builder: flatbuffers.Builder, ids: readonly string[]): flatbuffers.Offset[] {
-  return ids.map((id) => createString(builder, id));
+function encodeStrings(w: FrameWriter, ids: readonly string[]): number {
+  const offsets = new Array<number>(ids.length);
+  for (let i = 0; i < ids.length; i++) offsets[i] = encodeString(w, ids[i]!);
+  return w.refVector(offsets);
 }
 
-function encodeConfig(builder: flatbuffers.Builder, config: ConfigState): flatbuffers.Offset {
-  const voters = WireConfigState.createVotersVector(builder, encodeStrings(builder, config.voters));
-  const learners = WireConfigState.createLearnersVector(builder, encodeStrings(builder, config.learners));
-  const outgoing = WireConfigState.createOutgoingVotersVector(builder, encodeStrings(builder, config.outgoingVoters));
+function encodeConfig(w: FrameWriter, config: ConfigState): number {
+  const voters = encodeStrings(w, config.voters);
+  const learners = encodeStrings(w, config.learners);
+  const outgoing = encodeStrings(w, config.outgoingVoters);
   const promote = config.autoPromote ?? [];
   // Written only when it names someone: frames without it are exactly what they were before the field.
-  const autoPromote = promote.length > 0 ? WireConfigState.createAutoPromoteVector(builder, encodeStrings(builder, promote)) : 0;
-  return WireConfigState.createConfigState(builder, voters, learners, outgoing, autoPromote);
+  const autoPromote = promote.length > 0 ? encodeStrings(w, promote) : 0;
+  w.startTable(4);
+  w.ref(0, voters);
+  w.ref(1, learners);
+  w.ref(2, outgoing);
+  w.ref(3, autoPromote);
+  return w.endTable();
 }
 
-function encodeBody(builder: flatbuffers.Builder, m: Message): flatbuffers.Offset {
-  const term = u64(m.term, 'term');
+/**
+ * One message's body table. Field slots are those of schema/frame.fbs (the order of declaration);
+ * the test "generated accessors read what the encoder wrote" reads every field back through the
+ * flatc-generated code.
+ */
+function encodeBody(w: FrameWriter, m: Message): number {
   switch (m.type) {
     case MessageType.Vote:
-      return Vote.createVote(builder, term, u64(m.lastLogIndex, 'lastLogIndex'), u64(m.lastLogTerm, 'lastLogTerm'), m.transfer);
     case MessageType.PreVote:
-      return PreVote.createPreVote(builder, term, u64(m.lastLogIndex, 'lastLogIndex'), u64(m.lastLogTerm, 'lastLogTerm'), m.transfer);
+      w.startTable(4);
+      w.u64(0, m.term, 'term');
+      w.u64(1, m.lastLogIndex, 'lastLogIndex');
+      w.u64(2, m.lastLogTerm, 'lastLogTerm');
+      w.bool(3, m.transfer);
+      return w.endTable();
     case MessageType.VoteResponse:
-      return VoteResponse.createVoteResponse(builder, term, m.reject);
     case MessageType.PreVoteResponse:
-      return PreVoteResponse.createPreVoteResponse(builder, term, m.reject);
+      w.startTable(2);
+      w.u64(0, m.term, 'term');
+      w.bool(1, m.reject);
+      return w.endTable();
     case MessageType.Append: {
-      const prevIndex = u64(m.prevIndex, 'prevIndex');
-      const [terms, types, ends, payloads] = encodeEntries(builder, m.entries, m.prevIndex);
-      return Append.createAppend(builder, term, prevIndex, u64(m.prevTerm, 'prevTerm'), u64(m.commit, 'commit'), terms, types, ends, payloads);
+      const [terms, types, ends, payloads] = encodeEntries(w, m.entries, m.prevIndex);
+      w.startTable(8);
+      w.u64(0, m.term, 'term');
+      w.u64(1, m.prevIndex, 'prevIndex');
+      w.u64(2, m.prevTerm, 'prevTerm');
+      w.u64(3, m.commit, 'commit');
+      w.ref(4, terms);
+      w.ref(5, types);
+      w.ref(6, ends);
+      w.ref(7, payloads);
+      return w.endTable();
     }
     case MessageType.AppendResponse:
-      return AppendResponse.createAppendResponse(builder, term, u64(m.index, 'index'), m.reject, u64(m.hintIndex, 'hintIndex'), u64(m.hintTerm, 'hintTerm'));
+      w.startTable(5);
+      w.u64(0, m.term, 'term');
+      w.u64(1, m.index, 'index');
+      w.u64(3, m.hintIndex, 'hintIndex');
+      w.u64(4, m.hintTerm, 'hintTerm');
+      w.bool(2, m.reject);
+      return w.endTable();
     case MessageType.Heartbeat:
-      return Heartbeat.createHeartbeat(builder, term, u64(m.commit, 'commit'), u64(m.context, 'context'));
+      w.startTable(3);
+      w.u64(0, m.term, 'term');
+      w.u64(1, m.commit, 'commit');
+      w.u64(2, m.context, 'context');
+      return w.endTable();
     case MessageType.HeartbeatResponse:
-      return HeartbeatResponse.createHeartbeatResponse(builder, term, u64(m.context, 'context'));
+      w.startTable(2);
+      w.u64(0, m.term, 'term');
+      w.u64(1, m.context, 'context');
+      return w.endTable();
     case MessageType.Snapshot: {
-      const config = encodeConfig(builder, m.meta.config);
-      // flatc emits no create helper for tables holding a table field: start/add/end instead.
-      WireSnapshotMeta.startSnapshotMeta(builder);
-      WireSnapshotMeta.addIndex(builder, u64(m.meta.index, 'meta.index'));
-      WireSnapshotMeta.addTerm(builder, u64(m.meta.term, 'meta.term'));
-      WireSnapshotMeta.addConfig(builder, config);
-      const meta = WireSnapshotMeta.endSnapshotMeta(builder);
-      const data = builder.createByteVector(m.data);
-      const offset = u64(m.offset, 'offset');
+      const config = encodeConfig(w, m.meta.config);
+      w.startTable(3);
+      w.u64(0, m.meta.index, 'meta.index');
+      w.u64(1, m.meta.term, 'meta.term');
+      w.ref(2, config);
+      const meta = w.endTable();
+      const data = w.byteVector(m.data);
       const checksum = u32(m.checksum, 'checksum');
-      Snapshot.startSnapshot(builder);
-      Snapshot.addTerm(builder, term);
-      Snapshot.addMeta(builder, meta);
-      Snapshot.addOffset(builder, offset);
-      Snapshot.addData(builder, data);
-      Snapshot.addDone(builder, m.done);
-      Snapshot.addChecksum(builder, checksum);
-      return Snapshot.endSnapshot(builder);
+      w.startTable(6);
+      w.u64(0, m.term, 'term');
+      w.u64(2, m.offset, 'offset');
+      w.ref(1, meta);
+      w.ref(3, data);
+      w.u32(5, checksum);
+      w.bool(4, m.done);
+      return w.endTable();
     }
     case MessageType.SnapshotResponse:
-      return SnapshotResponse.createSnapshotResponse(builder, term, u64(m.index, 'index'), u64(m.nextOffset, 'nextOffset'), m.reject);
+      w.startTable(4);
+      w.u64(0, m.term, 'term');
+      w.u64(1, m.index, 'index');
+      w.u64(2, m.nextOffset, 'nextOffset');
+      w.bool(3, m.reject);
+      return w.endTable();
     case MessageType.TimeoutNow:
-      return TimeoutNow.createTimeoutNow(builder, term);
+      w.startTable(1);
+      w.u64(0, m.term, 'term');
+      return w.endTable();
     case MessageType.ReadIndex:
-      return ReadIndex.createReadIndex(builder, term, u64(m.requestId, 'requestId'));
+      w.startTable(2);
+      w.u64(0, m.term, 'term');
+      w.u64(1, m.requestId, 'requestId');
+      return w.endTable();
     case MessageType.ReadIndexResponse:
-      return ReadIndexResponse.createReadIndexResponse(builder, term, u64(m.requestId, 'requestId'), u64(m.index, 'index'), m.reject);
+      w.startTable(4);
+      w.u64(0, m.term, 'term');
+      w.u64(1, m.requestId, 'requestId');
+      w.u64(2, m.index, 'index');
+      w.bool(3, m.reject);
+      return w.endTable();
     case MessageType.Propose: {
-      const data = builder.createByteVector(m.data);
-      return Propose.createPropose(builder, term, u64(m.requestId, 'requestId'), data);
+      const data = w.byteVector(m.data);
+      w.startTable(3);
+      w.u64(0, m.term, 'term');
+      w.u64(1, m.requestId, 'requestId');
+      w.ref(2, data);
+      return w.endTable();
     }
     case MessageType.ProposeResponse: {
-      const hint = createString(builder, m.leaderHint);
-      const result = builder.createByteVector(m.result);
-      return ProposeResponse.createProposeResponse(builder, term, u64(m.requestId, 'requestId'), m.error, u64(m.index, 'index'), u64(m.entryTerm, 'entryTerm'), hint, result);
+      const hint = m.leaderHint === '' ? 0 : encodeString(w, m.leaderHint);
+      const result = w.byteVector(m.result);
+      w.startTable(7);
+      w.u64(0, m.term, 'term');
+      w.u64(1, m.requestId, 'requestId');
+      w.u64(3, m.index, 'index');
+      w.u64(4, m.entryTerm, 'entryTerm');
+      w.ref(5, hint);
+      w.ref(6, result);
+      w.u8(2, m.error);
+      return w.endTable();
     }
     default:
       throw new RangeError(`unknown message type ${(m as { type: unknown }).type}`);
@@ -245,28 +270,32 @@ function encodeBody(builder: flatbuffers.Builder, m: Message): flatbuffers.Offse
 }
 
 /**
- * Encodes one frame. The returned bytes are a view into `builder`'s buffer, valid until the
- * builder is used again (the transport replaces its builder when a socket kept such a view).
+ * Encodes one frame. The returned bytes are a view into `writer`'s memory, valid until the
+ * writer is used again (the transport replaces its writer when a socket kept such a view).
  * Throws RangeError on values that cannot go on the wire (negative, unsafe or fractional numbers).
  */
-export function encodeFrame(
-  clusterId: string,
-  from: NodeId,
-  to: NodeId,
-  messages: readonly Message[],
-  builder: flatbuffers.Builder = new flatbuffers.Builder(1024),
-): Uint8Array {
-  builder.clear();
-  const offsets = new Array<flatbuffers.Offset>(messages.length);
+export function encodeFrame(clusterId: string, from: NodeId, to: NodeId, messages: readonly Message[], writer: FrameWriter = new FrameWriter(1024)): Uint8Array {
+  const w = writer;
+  w.clear();
+  const offsets = new Array<number>(messages.length);
   for (let i = 0; i < messages.length; i++) {
     const m = messages[i]!;
-    const body = encodeBody(builder, m);
-    offsets[i] = WireMessage.createMessage(builder, m.type, body);
+    const body = encodeBody(w, m);
+    w.startTable(2);
+    w.ref(1, body);
+    w.u8(0, m.type);
+    offsets[i] = w.endTable();
   }
-  const vector = Frame.createMessagesVector(builder, offsets);
-  const frame = Frame.createFrame(builder, createString(builder, clusterId), createString(builder, from), createString(builder, to), vector);
-  Frame.finishFrameBuffer(builder, frame);
-  return builder.asUint8Array();
+  const vector = w.refVector(offsets);
+  const toAt = encodeString(w, to);
+  const fromAt = encodeString(w, from);
+  const clusterAt = encodeString(w, clusterId);
+  w.startTable(4);
+  w.ref(0, clusterAt);
+  w.ref(1, fromAt);
+  w.ref(2, toAt);
+  w.ref(3, vector);
+  return w.finish(w.endTable(), IDENTIFIER);
 }
 
 /** An upper bound on the encoded size of one message (used to split batches into frames). */
@@ -310,21 +339,54 @@ interface Table {
   readonly tsize: number;
 }
 
+/** Largest ArrayBuffer whose view is kept for the next frame (Buffer's pool is 8 KiB). */
+const MAX_SHARED_VIEW_BYTES = 64 * 1024;
+let lastBuffer: ArrayBufferLike | undefined;
+let lastView: DataView | undefined;
+
 class Reader {
-  readonly view: DataView;
+  private readonly view: DataView;
+  private readonly base: number;
   readonly len: number;
 
   constructor(readonly bytes: Uint8Array) {
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    // Small frames received into Buffer's shared pool share an ArrayBuffer: one view serves them
+    // all (building a DataView per frame cost more than decoding a small frame's fields). Every
+    // read below is bounds-checked against this frame's length first.
+    const buffer = bytes.buffer;
+    if (buffer !== lastBuffer) {
+      if (buffer.byteLength > MAX_SHARED_VIEW_BYTES) {
+        this.view = new DataView(buffer);
+      } else {
+        lastBuffer = buffer;
+        lastView = new DataView(buffer);
+        this.view = lastView;
+      }
+    } else {
+      this.view = lastView!;
+    }
+    this.base = bytes.byteOffset;
     this.len = bytes.byteLength;
+  }
+
+  u32At(pos: number): number {
+    return this.view.getUint32(this.base + pos, true);
+  }
+
+  private i32At(pos: number): number {
+    return this.view.getInt32(this.base + pos, true);
+  }
+
+  private u16At(pos: number): number {
+    return this.view.getUint16(this.base + pos, true);
   }
 
   table(pos: number, what: string): Table {
     if (pos < 0 || pos + 4 > this.len) throw new FrameError('truncated', `${what} table outside the frame`);
-    const vt = pos - this.view.getInt32(pos, true);
+    const vt = pos - this.i32At(pos);
     if (vt < 0 || vt + 4 > this.len) throw new FrameError('malformed', `${what} vtable outside the frame`);
-    const vsize = this.view.getUint16(vt, true);
-    const tsize = this.view.getUint16(vt + 2, true);
+    const vsize = this.u16At(vt);
+    const tsize = this.u16At(vt + 2);
     if (vsize < 4 || (vsize & 1) !== 0 || vt + vsize > this.len) throw new FrameError('malformed', `${what} vtable size ${vsize}`);
     if (tsize < 4 || pos + tsize > this.len) throw new FrameError('malformed', `${what} table size ${tsize}`);
     return { pos, vt, vsize, tsize };
@@ -334,7 +396,7 @@ class Reader {
   field(t: Table, slot: number, size: number): number {
     const voff = 4 + 2 * slot;
     if (voff + 2 > t.vsize) return 0;
-    const off = this.view.getUint16(t.vt + voff, true);
+    const off = this.u16At(t.vt + voff);
     if (off === 0) return 0;
     if (off < 4 || off + size > t.tsize) throw new FrameError('malformed', `field ${slot} at ${off} outside its table`);
     return t.pos + off;
@@ -343,20 +405,20 @@ class Reader {
   u64(t: Table, slot: number, what: string): number {
     const p = this.field(t, slot, 8);
     if (p === 0) return 0;
-    const lo = this.view.getUint32(p, true);
-    const hi = this.view.getUint32(p + 4, true);
+    const lo = this.u32At(p);
+    const hi = this.u32At(p + 4);
     if (hi > MAX_HI) throw new FrameError('out-of-range', `${what} exceeds 2^53 - 1`);
     return hi * TWO_32 + lo;
   }
 
   u32(t: Table, slot: number): number {
     const p = this.field(t, slot, 4);
-    return p === 0 ? 0 : this.view.getUint32(p, true);
+    return p === 0 ? 0 : this.u32At(p);
   }
 
   u8(t: Table, slot: number): number {
     const p = this.field(t, slot, 1);
-    return p === 0 ? 0 : this.view.getUint8(p);
+    return p === 0 ? 0 : this.bytes[p]!;
   }
 
   bool(t: Table, slot: number, what: string): boolean {
@@ -369,7 +431,7 @@ class Reader {
   target(t: Table, slot: number): number {
     const p = this.field(t, slot, 4);
     if (p === 0) return 0;
-    const target = p + this.view.getUint32(p, true);
+    const target = p + this.u32At(p);
     if (target + 4 > this.len) throw new FrameError('truncated', `offset field ${slot} points outside the frame`);
     return target;
   }
@@ -378,7 +440,7 @@ class Reader {
   vector(t: Table, slot: number, elemSize: number, what: string): [number, number] {
     const at = this.target(t, slot);
     if (at === 0) return [0, 0];
-    const count = this.view.getUint32(at, true);
+    const count = this.u32At(at);
     if (at + 4 + count * elemSize > this.len) throw new FrameError('truncated', `${what} vector runs past the frame`);
     return [at + 4, count];
   }
@@ -388,11 +450,17 @@ class Reader {
     return this.bytes.subarray(start, start + count);
   }
 
-  stringAt(at: number, what: string): string {
+  /**
+   * The string at `at`; `known` is what it usually holds (the expected cluster or node id): when
+   * the bytes equal its UTF-8, it is returned without decoding (valid UTF-8 by construction).
+   */
+  stringAt(at: number, what: string, known?: string): string {
     if (at + 4 > this.len) throw new FrameError('truncated', `${what} outside the frame`);
-    const count = this.view.getUint32(at, true);
+    const count = this.u32At(at);
     if (count > MAX_ID_BYTES) throw new FrameError('out-of-range', `${what} longer than ${MAX_ID_BYTES} bytes`);
     if (at + 4 + count > this.len) throw new FrameError('truncated', `${what} runs past the frame`);
+    if (count === 0) return '';
+    if (known !== undefined && known.length <= MAX_ID_BYTES && this.holds(at + 4, count, utf8Of(known))) return known;
     try {
       return utf8.decode(this.bytes.subarray(at + 4, at + 4 + count));
     } catch {
@@ -400,13 +468,20 @@ class Reader {
     }
   }
 
-  string(t: Table, slot: number, what: string, required: boolean): string {
+  private holds(at: number, count: number, expected: Uint8Array): boolean {
+    if (expected.byteLength !== count) return false;
+    const bytes = this.bytes;
+    for (let i = 0; i < count; i++) if (bytes[at + i] !== expected[i]) return false;
+    return true;
+  }
+
+  string(t: Table, slot: number, what: string, required: boolean, known?: string): string {
     const at = this.target(t, slot);
     if (at === 0) {
       if (required) throw new FrameError('missing-field', `${what} is required`);
       return '';
     }
-    return this.stringAt(at, what);
+    return this.stringAt(at, what, known);
   }
 
   stringList(t: Table, slot: number, what: string): string[] {
@@ -414,7 +489,7 @@ class Reader {
     const out = new Array<string>(count);
     for (let i = 0; i < count; i++) {
       const p = start + 4 * i;
-      out[i] = this.stringAt(p + this.view.getUint32(p, true), what);
+      out[i] = this.stringAt(p + this.u32At(p), what);
     }
     return out;
   }
@@ -432,7 +507,6 @@ function decodeEntries(r: Reader, t: Table, prevIndex: number): Entry[] {
   const [payloadAt, payloadLength] = r.vector(t, 7, 1, 'payloads');
   if (typesCount !== count || endsCount !== count) throw new FrameError('inconsistent', `${count} terms, ${typesCount} types, ${endsCount} ends`);
   if (prevIndex + count > Number.MAX_SAFE_INTEGER) throw new FrameError('out-of-range', 'entry index exceeds 2^53 - 1');
-  const view = r.view;
   const bytes = r.bytes;
   const entries = new Array<Entry>(count);
   // A view built from the ArrayBuffer costs about half of subarray() (no species lookup).
@@ -440,12 +514,12 @@ function decodeEntries(r: Reader, t: Table, prevIndex: number): Entry[] {
   const payloadBase = bytes.byteOffset + payloadAt;
   let start = 0;
   for (let i = 0; i < count; i++) {
-    const hi = view.getUint32(termsAt + 8 * i + 4, true);
+    const hi = r.u32At(termsAt + 8 * i + 4);
     if (hi > MAX_HI) throw new FrameError('out-of-range', 'entry term exceeds 2^53 - 1');
-    const term = hi * TWO_32 + view.getUint32(termsAt + 8 * i, true);
+    const term = hi * TWO_32 + r.u32At(termsAt + 8 * i);
     const type = bytes[typesAt + i]!;
     if (type > 2) throw new FrameError('out-of-range', `unknown entry type ${type}`);
-    const end = view.getUint32(endsAt + 4 * i, true);
+    const end = r.u32At(endsAt + 4 * i);
     if (end < start || end > payloadLength) throw new FrameError('inconsistent', `entry ${i} ends at ${end}`);
     entries[i] = { index: prevIndex + 1 + i, term, type: type as EntryType, data: new Uint8Array(buffer, payloadBase + start, end - start) };
     start = end;
@@ -563,11 +637,11 @@ function decodeUnchecked(bytes: Uint8Array, expect: DecodeExpectations): Decoded
     throw new FrameError('bad-identifier', 'not a FLT1 frame');
   }
   const r = new Reader(bytes);
-  const root = r.table(r.view.getUint32(0, true), 'frame');
-  const clusterId = r.string(root, 0, 'cluster_id', true);
+  const root = r.table(r.u32At(0), 'frame');
+  const clusterId = r.string(root, 0, 'cluster_id', true, expect.clusterId);
   if (expect.clusterId !== undefined && clusterId !== expect.clusterId) throw new FrameError('wrong-cluster', `frame for cluster ${JSON.stringify(clusterId)}`);
-  const from = r.string(root, 1, 'from', true);
-  const to = r.string(root, 2, 'to', true);
+  const from = r.string(root, 1, 'from', true, expect.from);
+  const to = r.string(root, 2, 'to', true, expect.to);
   if (expect.to !== undefined && to !== expect.to) throw new FrameError('wrong-recipient', `frame for node ${JSON.stringify(to)}`);
   if (expect.from !== undefined && from !== expect.from) throw new FrameError('wrong-sender', `frame from ${JSON.stringify(from)} on the connection of ${JSON.stringify(expect.from)}`);
   if (r.target(root, 3) === 0) throw new FrameError('missing-field', 'messages is required');
@@ -575,7 +649,7 @@ function decodeUnchecked(bytes: Uint8Array, expect: DecodeExpectations): Decoded
   const messages = new Array<Message>(count);
   for (let i = 0; i < count; i++) {
     const p = start + 4 * i;
-    const m = r.table(p + r.view.getUint32(p, true), 'message');
+    const m = r.table(p + r.u32At(p), 'message');
     const type = r.u8(m, 0);
     if (type === 0) throw new FrameError('missing-field', 'message body is required');
     if (type > 15) throw new FrameError('unknown-message-type', `message type ${type}`);
@@ -586,15 +660,15 @@ function decodeUnchecked(bytes: Uint8Array, expect: DecodeExpectations): Decoded
   return { clusterId, from, to, messages };
 }
 
-/** Encodes frames with one reusable builder (its output is valid until the next `encode`). */
+/** Encodes frames with one reusable writer (its output is valid until the next `encode`). */
 export class FrameEncoder {
-  private readonly builder: flatbuffers.Builder;
+  private readonly writer: FrameWriter;
 
   constructor(initialBytes = 64 * 1024) {
-    this.builder = new flatbuffers.Builder(initialBytes);
+    this.writer = new FrameWriter(initialBytes);
   }
 
   encode(clusterId: string, from: NodeId, to: NodeId, messages: readonly Message[]): Uint8Array {
-    return encodeFrame(clusterId, from, to, messages, this.builder);
+    return encodeFrame(clusterId, from, to, messages, this.writer);
   }
 }

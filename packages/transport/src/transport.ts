@@ -1,12 +1,12 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as flatbuffers from 'flatbuffers';
 import WebSocket from 'ws';
 import { MessageType } from '@flotilla/core';
 import type { Message, MessageReceiver, NodeId, Transport } from '@flotilla/core';
 import { decodeFrame, encodeFrame, estimateFrameOverhead, estimateMessageBytes, FrameError } from './codec.js';
 import type { FrameRejectReason } from './codec.js';
+import { FrameWriter } from './frame-writer.js';
 import { checkHandshake, HANDSHAKE_PATH, handshakeHeaders } from './handshake.js';
 import type { HandshakeRefusal } from './handshake.js';
 import { loadUws } from './uws.js';
@@ -187,10 +187,10 @@ export class WebSocketTransport implements Transport {
   private readonly backoffMax: number;
   private readonly peers = new Map<NodeId, Peer>();
   /**
-   * Frames are encoded into this builder's memory; it is replaced (never reused) when a socket kept
+   * Frames are encoded into this writer's memory; it is replaced (never reused) when a socket kept
    * a view of the last frame (see Link.keptLastSend), so that queued bytes are never overwritten.
    */
-  private builder = new flatbuffers.Builder(64 * 1024);
+  private writer = new FrameWriter(64 * 1024);
   private readonly nonces = new Map<string, number>();
   private readonly dirty = new Set<Peer>();
   private readonly unreachable = new Set<NodeId>();
@@ -521,7 +521,7 @@ export class WebSocketTransport implements Transport {
   private sendFrame(peer: Peer, link: Link, batch: Message[]): void {
     let bytes: Uint8Array;
     try {
-      bytes = encodeFrame(this.options.clusterId, this.id, peer.id, batch, this.builder);
+      bytes = encodeFrame(this.options.clusterId, this.id, peer.id, batch, this.writer);
     } catch (error) {
       this.logger.warn(`transport ${this.id}: cannot encode a frame to ${peer.id}: ${String(error)}`);
       this.drop(peer.id, batch.length);
@@ -536,7 +536,7 @@ export class WebSocketTransport implements Transport {
       this.drop(peer.id, batch.length);
       return;
     }
-    if (link.keptLastSend()) this.builder = new flatbuffers.Builder(this.builder.dataBuffer().capacity());
+    if (link.keptLastSend()) this.writer = new FrameWriter(this.writer.capacity());
     this.counters.framesSent++;
     this.counters.bytesSent += bytes.byteLength;
     this.counters.messagesSent += batch.length;

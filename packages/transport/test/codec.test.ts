@@ -1,11 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import * as flatbuffers from 'flatbuffers';
 import { MessageType } from '@flotilla/core';
 import type { Message } from '@flotilla/core';
 import { decodeFrame, encodeFrame, FrameError } from '../src/codec.js';
-import { Body, Frame } from '../src/generated/frame_generated.js';
+import { Body } from '../src/generated/frame_generated.js';
+import { FrameWriter } from '../src/frame-writer.js';
+import { readWithGenerated } from './generated-reader.js';
 import { CLUSTER, FROM, messageArb, plain, TO } from './arbitraries.js';
 
 test('the union tags equal core MessageType codes', () => {
@@ -15,10 +16,10 @@ test('the union tags equal core MessageType codes', () => {
 });
 
 test('every message type round-trips (property)', () => {
-  const builder = new flatbuffers.Builder(64);
+  const writer = new FrameWriter(64);
   fc.assert(
     fc.property(fc.array(messageArb, { minLength: 1, maxLength: 8 }), (messages) => {
-      const bytes = encodeFrame(CLUSTER, FROM, TO, messages, builder).slice();
+      const bytes = encodeFrame(CLUSTER, FROM, TO, messages, writer).slice();
       const frame = decodeFrame(bytes, { clusterId: CLUSTER, from: FROM, to: TO });
       assert.equal(frame.clusterId, CLUSTER);
       assert.deepStrictEqual(plain(frame.messages), plain(messages));
@@ -33,24 +34,32 @@ test('each message type is covered by the generator', () => {
   assert.equal(seen.size, 15);
 });
 
-test('generated accessors read what the encoder wrote', () => {
+test('generated accessors read what the encoder wrote, field by field', () => {
+  const writer = new FrameWriter(64);
   fc.assert(
     fc.property(fc.array(messageArb, { maxLength: 4 }), (messages) => {
-      const bytes = encodeFrame(CLUSTER, FROM, TO, messages).slice();
-      const bb = new flatbuffers.ByteBuffer(bytes);
-      assert.ok(Frame.bufferHasIdentifier(bb));
-      const frame = Frame.getRootAsFrame(bb);
-      assert.equal(frame.clusterId(), CLUSTER);
-      assert.equal(frame.from(), FROM);
-      assert.equal(frame.to(), TO);
-      assert.equal(frame.messagesLength(), messages.length);
-      for (let i = 0; i < messages.length; i++) {
-        const m = frame.messages(i)!;
-        assert.equal(m.bodyType(), messages[i]!.type);
-      }
+      const bytes = encodeFrame(CLUSTER, FROM, TO, messages, writer).slice();
+      const frame = readWithGenerated(bytes);
+      assert.equal(frame.clusterId, CLUSTER);
+      assert.equal(frame.from, FROM);
+      assert.equal(frame.to, TO);
+      assert.deepStrictEqual(plain(frame.messages), plain(messages));
     }),
-    { numRuns: 200 },
+    { numRuns: 600 },
   );
+});
+
+test('frames grow the writer past its first allocation and stay readable', () => {
+  const writer = new FrameWriter(64);
+  const data = new Uint8Array(100_000).map((_, i) => i & 0xff);
+  const entries = Array.from({ length: 50 }, (_, i) => ({ index: 8 + i, term: 2 ** 40 + i, type: 0 as const, data: data.subarray(i, i + 2000 + i) }));
+  const m: Message = { type: MessageType.Append, from: FROM, to: TO, term: 2 ** 40 + 60, prevIndex: 7, prevTerm: 3, commit: 2 ** 50, entries };
+  for (let round = 0; round < 2; round++) {
+    const bytes = encodeFrame(CLUSTER, FROM, TO, [m, m], writer).slice();
+    assert.deepStrictEqual(plain(readWithGenerated(bytes).messages), plain([m, m]));
+    assert.deepStrictEqual(plain(decodeFrame(bytes).messages), plain([m, m]));
+  }
+  assert.ok(writer.capacity() >= 2 * 50 * 2000);
 });
 
 test('entry data are zero-copy views of the frame buffer', () => {
