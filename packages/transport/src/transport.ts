@@ -120,8 +120,18 @@ interface Link {
    */
   keptLastSend(): boolean;
   buffered(): number;
+  /** Makes sure the transport hears when the socket's buffer shrinks (a whenWritable waiter is waiting). */
+  watchDrain(): void;
   close(code: number, reason: string): void;
 }
+
+/**
+ * Frames up to this size are sent by the dialer as one buffer (header and payload copied together:
+ * one write, no writev); larger ones are written as they are after their header (no copy).
+ */
+const SMALL_FRAME_BYTES = 4096;
+/** ws's send options, shared by every send. */
+const BINARY = { binary: true } as const;
 
 interface ServerData {
   peer: NodeId;
@@ -339,7 +349,11 @@ export class WebSocketTransport implements Transport {
   whenWritable(peer: NodeId, bytes = this.highWater / 2): Promise<void> {
     const p = this.peers.get(peer);
     if (!p || !p.link || p.link.dead || this.closed || p.link.buffered() <= bytes) return Promise.resolve();
-    return new Promise((resolve) => p.writableWaiters.push({ bytes, resolve }));
+    const link = p.link;
+    return new Promise((resolve) => {
+      p.writableWaiters.push({ bytes, resolve });
+      link.watchDrain();
+    });
   }
 
   private wakeWriters(peer: Peer, all = false): void {
@@ -449,7 +463,8 @@ export class WebSocketTransport implements Transport {
   private flush(): void {
     this.flushHandle = undefined;
     if (this.closed) return;
-    for (const peer of [...this.dirty]) {
+    // (Deleting the current element of a Set does not disturb its iteration.)
+    for (const peer of this.dirty) {
       this.dirty.delete(peer);
       try {
         this.flushPeer(peer);
@@ -476,8 +491,17 @@ export class WebSocketTransport implements Transport {
     if (!link || link.dead || peer.pending.length === 0) return;
     const overhead = estimateFrameOverhead(this.options.clusterId, this.id, peer.id);
     const budget = this.maxFrameBytes - overhead;
-    let start = 0;
     const pending = peer.pending;
+    if (peer.pendingBytes <= budget && link.buffered() <= this.highWater) {
+      // The common case: everything queued fits in one frame.
+      this.sendFrame(peer, link, pending);
+      peer.pending = [];
+      peer.pendingBytes = 0;
+      peer.heartbeatAt = -1;
+      peer.heartbeatResponseAt = -1;
+      return;
+    }
+    let start = 0;
     while (start < pending.length) {
       if (link.buffered() > this.highWater) break; // resumes on drain
       let end = start;
@@ -721,6 +745,7 @@ export class WebSocketTransport implements Transport {
           // uWS copies what it cannot write at once into its own backpressure buffer.
           keptLastSend: () => false,
           buffered: () => ws.getBufferedAmount(),
+          watchDrain: () => undefined, // uWS calls drain whenever its buffer shrinks
           close: (code, reason) => {
             try {
               ws.end(code, reason);
@@ -786,6 +811,8 @@ export class WebSocketTransport implements Transport {
     if (this.closed || peer.client || (peer.link && !peer.link.dead) || this.peers.get(peer.id) !== peer) return;
     const tls = this.options.tls;
     let client: WebSocket;
+    /** Whether the frame being sent is small: given a non-zero mask, ws copies it and its header into one buffer. */
+    let copyNext = false;
     try {
       client = new WebSocket(this.url(peer.address), {
         headers: handshakeHeaders(this.options.secret, this.options.clusterId, this.id, peer.id),
@@ -794,9 +821,12 @@ export class WebSocketTransport implements Transport {
         // A zero masking key makes ws send payloads as they are, with no copy and no XOR pass
         // (a third of the dialer's CPU on bulk frames). Masking protects HTTP intermediaries from
         // cache poisoning by hostile browser scripts; peers here are authenticated processes
-        // talking directly, so there is nothing for it to protect.
+        // talking directly, so there is nothing for it to protect. Small frames get a non-zero
+        // key (any: its value protects nothing either) because then ws masks the payload into
+        // the buffer of its header and makes one write, cheaper than the writev of two buffers.
         generateMask: (mask: Buffer) => {
-          mask.fill(0);
+          if (copyNext) mask.writeUInt32LE(0x5a5a5a5a, 0);
+          else mask.fill(0);
         },
         handshakeTimeout: this.options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
         ...(tls?.ca !== undefined ? { ca: Buffer.from(tls.ca) } : {}),
@@ -818,22 +848,53 @@ export class WebSocketTransport implements Transport {
         return;
       }
       peer.attempt = 0;
+      /** Sends whose completion callback has not run yet. */
+      let callbacks = 0;
+      let lastCopied = false;
+      let drainPoll: NodeJS.Timeout | undefined;
+      const written = (error?: Error): void => {
+        callbacks--;
+        if (error || l.dead) return;
+        if (peer.pending.length > 0) this.markDirty(peer);
+        this.wakeWriters(peer);
+      };
+      const pollDrain = (): void => {
+        drainPoll = undefined;
+        if (l.dead) return;
+        this.wakeWriters(peer);
+        if (peer.writableWaiters.length > 0 && callbacks === 0) drainPoll = setTimeout(pollDrain, 1);
+      };
       const l: Link = {
         kind: 'dialed',
         dead: false,
         send: (bytes) => {
-          client.send(bytes, { binary: true }, (error) => {
-            if (error || l.dead) return;
-            if (peer.pending.length > 0) this.markDirty(peer);
-            this.wakeWriters(peer);
-          });
+          const small = bytes.byteLength <= SMALL_FRAME_BYTES;
+          copyNext = small;
+          lastCopied = small;
+          // The completion callback costs a deferred tick per frame. It is what resumes a flush
+          // held back by backpressure (buffered > highWater) and wakes whenWritable waiters, so
+          // it is left out only when neither can be waiting on this frame: nothing buffered
+          // before it, and too small to take the buffer over the high-water mark.
+          if (small && bytes.byteLength <= this.highWater && client.bufferedAmount === 0 && peer.writableWaiters.length === 0) {
+            client.send(bytes, BINARY);
+          } else {
+            callbacks++;
+            client.send(bytes, BINARY, written);
+          }
           return true;
         },
         // Sent with a zero mask, ws writes the caller's bytes as they are: whatever the kernel did
-        // not take at once stays queued as a view of them.
-        keptLastSend: () => client.bufferedAmount > 0,
+        // not take at once stays queued as a view of them. Small frames it copies.
+        keptLastSend: () => !lastCopied && client.bufferedAmount > 0,
         buffered: () => client.bufferedAmount,
+        // A waiter arrived while no callback is due to report the buffer shrinking (the frames
+        // still buffered were sent without one): look again shortly, until it is woken.
+        watchDrain: () => {
+          if (callbacks === 0 && drainPoll === undefined) drainPoll = setTimeout(pollDrain, 1);
+        },
         close: (code, reason) => {
+          if (drainPoll !== undefined) clearTimeout(drainPoll);
+          drainPoll = undefined;
           try {
             client.close(code, reason);
           } catch {

@@ -3,6 +3,9 @@ import assert from 'node:assert/strict';
 import { MessageType } from '@flotilla/core';
 import type { Message } from '@flotilla/core';
 import { connected, mesh, startNode, waitFor, type Node } from './helpers.js';
+import { once } from 'node:events';
+import type { AddressInfo, Socket } from 'node:net';
+import { WebSocketServer } from 'ws';
 
 /** Every byte of every entry depends on its index: any corruption or mix-up shows. */
 function pattern(index: number, length: number): Uint8Array {
@@ -91,3 +94,64 @@ for (const [name, from, to] of [['dialer to acceptor', 'a', 'b'], ['acceptor to 
     }
   });
 }
+
+test('a burst of small frames larger than the kernel\'s socket buffer, sent in one turn, arrives intact', async () => {
+  // Small frames go out of the dialer masked, so that ws copies them and their header into one
+  // buffer: the frames are encoded one after another into the same writer, so if ws queued a view
+  // of it instead, later frames' bytes would show up in earlier ones.
+  const options = { socketHighWaterBytes: 64 * 1024 * 1024, maxFrameBytes: 4096 };
+  const a = await startNode('a', options);
+  const b = await startNode('b', options);
+  try {
+    mesh([a, b]);
+    await connected([a, b]);
+    const frames = 5000; // ~15 MiB
+    const size = 3000;
+    const arrived = checkArrivals(b, size);
+    for (let i = 1; i <= frames; i++) a.transport.send('b', [append('a', 'b', i, size)]);
+    await waitFor('all frames', () => arrived.next > frames, 20_000);
+    assert.equal(arrived.bad, 0, `${arrived.bad} of ${frames} entries arrived with other bytes`);
+    assert.ok(a.transport.stats().framesSent >= frames, 'one entry per frame');
+    assert.equal(a.transport.stats().droppedMessages, 0);
+  } finally {
+    await Promise.all([a.transport.close(), b.transport.close()]);
+  }
+});
+
+test('whenWritable wakes a writer once small frames sent without a completion callback drain', async () => {
+  // Small frames sent while nothing is buffered go without ws's completion callback. Here the far
+  // end stops reading, the dialer sends one small frame per turn until the kernel takes one only
+  // in part, and a writer then waits for the buffer to empty: it must be woken once the far end
+  // reads again, although no callback is due.
+  const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await once(server, 'listening');
+  let farEnd: Socket | undefined;
+  server.on('connection', (_ws, request) => {
+    farEnd = request.socket;
+    farEnd.pause();
+  });
+  const a = await startNode('a', { maxFrameBytes: 4096 });
+  try {
+    a.transport.addPeer('z', `ws://127.0.0.1:${(server.address() as AddressInfo).port}`); // 'a' < 'z': a dials
+    await waitFor('the connection', () => a.transport.connectedPeers().includes('z') && farEnd !== undefined);
+    let sent = 0;
+    while (a.transport.socketBufferedBytes('z') === 0) {
+      if (sent === 100_000) throw new Error('the socket never filled');
+      a.transport.send('z', [append('a', 'z', ++sent, 3000)]);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    let woken = false;
+    const waiting = a.transport.whenWritable('z', 0).then(() => {
+      woken = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(woken, false, 'woken while the far end reads nothing');
+    farEnd!.resume();
+    await Promise.race([waiting, new Promise((_, reject) => setTimeout(() => reject(new Error('whenWritable was not woken')), 5000))]);
+    assert.equal(a.transport.socketBufferedBytes('z'), 0);
+  } finally {
+    await a.transport.close();
+    for (const client of server.clients) client.terminate();
+    server.close();
+  }
+});
