@@ -299,10 +299,63 @@ function preallocationCheck(quick: boolean): void {
   ]);
 }
 
+/**
+ * Group commits while the log rolls over to new segments: 256 appends in flight through several
+ * 16 MiB segments, with the next segment zero-filled in the background (the default) and, as the
+ * baseline in the same run, without (each segment grows as it is written).
+ */
+async function rolloverBenchmark(quick: boolean): Promise<void> {
+  const total = quick ? 600_000 : 2_000_000;
+  const segmentBytes = 16 * 1024 * 1024;
+  const run = async (preallocate: boolean): Promise<{ perSec: number; syncs: Float64Array; segments: number }> => {
+    const t = tempDir();
+    const syncs: number[] = [];
+    const s = await FileStorage.open(t.dir, { segmentBytes, preallocate, observer: { appended: () => undefined, synced: (n, seconds) => syncs.push((seconds / n) * 1e9) } });
+    const data = new Uint8Array(PAYLOAD_BYTES).fill(0xcd);
+    await s.write(undefined, [{ index: 1, term: 1, type: 0, data }]);
+    await new Promise((r) => setTimeout(r, 400)); // the first preallocation
+    syncs.length = 0;
+    let next = 2;
+    let completed = 0;
+    const started = performance.now();
+    await new Promise<void>((resolve, reject) => {
+      const issue = (): void => {
+        s.write(undefined, [{ index: next++, term: 1, type: 0, data }]).then(() => {
+          if (++completed === total) resolve();
+          else if (next <= total + 1) issue();
+        }, reject);
+      };
+      for (let i = 0; i < 256; i++) issue();
+    });
+    const elapsed = performance.now() - started;
+    await s.close();
+    const segments = readdirSync(join(t.dir, 'wal')).filter((n) => n.endsWith('.wal')).length;
+    t.done();
+    return { perSec: (total / elapsed) * 1000, syncs: Float64Array.from(syncs).sort(), segments };
+  };
+  const without = await run(false);
+  const withPrealloc = await run(true);
+  const row = (name: string, r: { perSec: number; syncs: Float64Array; segments: number }): string[] => [
+    name,
+    formatRate(r.perSec),
+    String(r.segments),
+    us(percentile(r.syncs, 50)),
+    us(percentile(r.syncs, 99)),
+    us(percentile(r.syncs, 99.9)),
+    us(r.syncs[r.syncs.length - 1] ?? 0),
+  ];
+  printTable(
+    `Group commits across segment rollovers: ${total.toLocaleString('en')} appends, 256 in flight, ${segmentBytes >> 20} MiB segments (latency of each write + fdatasync on the writer thread)`,
+    ['next segment', 'appends/s', 'segments', 'p50', 'p99', 'p99.9', 'max'],
+    [row('grows as written (baseline)', without), row('zero-filled ahead (default)', withPrealloc)],
+  );
+}
+
 export async function runStorageBenchmarks(options: { quick: boolean }): Promise<void> {
   console.log(`\nStorage (CRC32C in hardware: ${native.crc32cHardware ? 'yes' : 'no'})`);
   preallocationCheck(options.quick);
   await appendBenchmarks(options.quick);
+  await rolloverBenchmark(options.quick);
   await readBenchmarks(options.quick);
   await reopenBenchmark();
   await rssBenchmark(options.quick);
