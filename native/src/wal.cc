@@ -29,7 +29,11 @@ const char kSegMagic[8] = {'F', 'L', 'T', 'W', 'A', 'L', '0', '1'};
 constexpr uint32_t kSegVersion = 1;
 constexpr uint32_t kStateMagic = 0x31545346;  // "FST1"
 constexpr uint32_t kHintMagic = 0x31484346;   // "FCH1"
-constexpr size_t kZeroChunk = 256 * 1024;
+// Zeros are written in chunks of this size, each written out before the next (see writeOutNow):
+// a group commit may wait behind the chunk being written. Three quick storage benchmark runs each,
+// 256 appends in flight through 16 MiB segments: 256 KiB chunks, group commit p99.9 1.8-2.2 ms and
+// max 2.6-5.2 ms; 64 KiB chunks, 0.9-1.8 ms and 1.0-3.3 ms.
+constexpr size_t kZeroChunk = 64 * 1024;
 
 inline uint32_t ld32(const uint8_t* p) {
   uint32_t v;
