@@ -14,6 +14,7 @@ import {
 import { fromNative } from './errors.js';
 import { decodeHardState, encodeHardState, MAX_VOTE_BYTES } from './hard-state.js';
 import { native, type NativeError, type Wal } from './native.js';
+import { RecordBuffers } from './record-buffers.js';
 import { decodeRecords, encodeRecords, RECORD_HEADER_BYTES } from './records.js';
 import { FileSnapshotStore } from './snapshots.js';
 
@@ -145,6 +146,7 @@ export class FileStorage implements LogStore {
   private tailBytes = 0;
 
   private pending: Pending[] = [];
+  private readonly recordBuffers = new RecordBuffers();
   private pendingHead = 0;
   private pendingBytes = 0;
   private pendingLast: number;
@@ -414,7 +416,7 @@ export class FileStorage implements LogStore {
     const batch = this.batch;
     if (batch.length === 0) return;
     const count = this.batchEntries;
-    const records = Buffer.allocUnsafe(this.batchBytes);
+    const records = this.recordBuffers.take(this.batchBytes);
     const view = new DataView(records.buffer, records.byteOffset, records.byteLength);
     let off = 0;
     for (const p of batch) {
@@ -438,6 +440,7 @@ export class FileStorage implements LogStore {
     this.batchHardState = undefined;
     this.batchCommitHint = 0;
     if (count === 0 && hs === undefined) {
+      this.recordBuffers.giveBack(records);
       // Only empty writes: they complete with whatever was submitted before them.
       const idle = this.pendingHead === this.pending.length;
       if (idle) this.scheduleDeferredCommitHint();
@@ -456,6 +459,7 @@ export class FileStorage implements LogStore {
       seq = this.wal.append(records, first, count, hs === undefined ? null : encodeHardState(hs), commitHint);
       this.deferredCommitHint = commitHint > 0 || (hs !== undefined && hs.commit >= hint) ? 0 : hint;
     } catch (error) {
+      this.recordBuffers.giveBack(records);
       const failure = fromNative(error);
       for (const p of batch) p.reject(failure);
       this.pendingLast = this.last;
@@ -464,6 +468,7 @@ export class FileStorage implements LogStore {
       return;
     }
     this.lastSeq = seq;
+    this.recordBuffers.lend(seq, records);
     if (count > 0) this.observer?.appended(count, bytes);
     for (const p of batch) {
       p.seq = seq;
@@ -571,6 +576,7 @@ export class FileStorage implements LogStore {
   }
 
   private onDone(seq: number, lastIndex: number, firstIndex: number, baseTerm: number, failedSeq: number, error: NativeError | null, broken: boolean): void {
+    this.recordBuffers.returned(seq);
     const okUpTo = error ? failedSeq - 1 : seq;
     const pending = this.pending;
     while (this.pendingHead < pending.length && pending[this.pendingHead]!.seq <= okUpTo) {
