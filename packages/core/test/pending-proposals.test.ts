@@ -62,3 +62,14 @@ test('pending proposals: a long run settled from the front keeps its memory boun
   assert.ok(left.every((v, i) => i === 0 || v > left[i - 1]!));
   assert.ok((pending as unknown as { items: unknown[] }).items.length < 4096, 'the dead prefix was reclaimed');
 });
+
+test('firstsWithin lists the pending proposals that start within a range, skipping removed ones', () => {
+  const q = new PendingProposals<{ count: number }>();
+  for (const first of [10, 11, 13, 20, 21]) q.add(first, { count: first === 11 ? 2 : 1 });
+  q.delete(20);
+  assert.deepStrictEqual(q.firstsWithin(0, 100), [10, 11, 13, 21]);
+  assert.deepStrictEqual(q.firstsWithin(12, 20), [13]);
+  assert.deepStrictEqual(q.firstsWithin(14, 19), []);
+  q.delete(10);
+  assert.deepStrictEqual(q.firstsWithin(10, 11), [11]);
+});

@@ -257,6 +257,41 @@ test('proposals whose entries were cut from the log are answered when this node 
   }
 });
 
+test("a proposal is never timed out by the deadline of an older proposal whose index it took over", async () => {
+  const { nodes, network } = await cluster(['a', 'b', 'c']);
+  try {
+    const old = await waitFor('a leader', () => nodes.find((n) => n.role === 'leader'));
+    await old.propose(new TextEncoder().encode('before'));
+    network.isolate(old.id);
+    const lostAt = Date.now();
+    // Short deadlines: these never commit; those whose indices `again` reaches are answered
+    // LEADERSHIP_LOST when it takes them.
+    const lost = Array.from({ length: 10 }, (_, i) => old.propose(new TextEncoder().encode(`lost${i}`), { timeoutMs: 3000 }).catch(() => undefined));
+    const others = nodes.filter((n) => n !== old);
+    const next = await waitFor('a new leader', () => others.find((n) => n.role === 'leader'), 5000);
+    await next.propose(new TextEncoder().encode('new1'));
+    network.heal();
+    await waitFor('the old leader caught up', () => old.status().commitIndex >= next.status().commitIndex && old.role === 'follower' || undefined, 5000);
+    await next.transferLeadership(old.id, { timeoutMs: 5000 });
+    // `again` takes an index one of the lost proposals had, with a deadline of its own far away;
+    // cut off, it cannot commit before the lost proposals' deadline passes.
+    const again = old.propose(new TextEncoder().encode('again'), { timeoutMs: 30_000 });
+    network.isolate(old.id);
+    let outcome = 'pending';
+    void again.then(() => (outcome = 'applied'), (e: unknown) => (outcome = (e as { code?: string }).code ?? 'error'));
+    assert.ok(Date.now() - lostAt < 2500, `the scenario took ${Date.now() - lostAt} ms, longer than the lost proposals' deadline allows`);
+    // Past the lost proposals' deadline (the lost proposal that held again's index was answered
+    // LEADERSHIP_LOST when again took it; its deadline is still on the wheel).
+    await new Promise((r) => setTimeout(r, 3000 - (Date.now() - lostAt) + 400));
+    assert.notEqual(outcome, 'TIMEOUT', "timed out at the older proposal's deadline, not its own");
+    network.heal();
+    await waitFor('the proposal answered', () => outcome !== 'pending' || undefined, 5000);
+    assert.notEqual(outcome, 'TIMEOUT');
+  } finally {
+    await Promise.all(nodes.map((n) => n.close()));
+  }
+});
+
 test('a proposal made as soon as the previous one resolved leaves for the followers in the same event-loop turn', async () => {
   const network = new MemoryNetwork();
   const ids = ['a', 'b', 'c'];

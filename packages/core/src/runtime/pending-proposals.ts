@@ -83,6 +83,22 @@ export class PendingProposals<P extends PendingRun> {
     return true;
   }
 
+  /** The first indices of the pending proposals that start within [lo, hi], oldest first. */
+  firstsWithin(lo: number, hi: number): number[] {
+    const firsts = this.firsts;
+    // The lowest held slot at or above lo.
+    let a = this.head;
+    let b = firsts.length;
+    while (a < b) {
+      const mid = (a + b) >>> 1;
+      if (firsts[mid]! < lo) a = mid + 1;
+      else b = mid;
+    }
+    const out: number[] = [];
+    for (let i = a; i < firsts.length && firsts[i]! <= hi; i++) if (this.items[i] !== undefined) out.push(firsts[i]!);
+    return out;
+  }
+
   /** Every pending proposal, oldest first. */
   *values(): IterableIterator<P> {
     for (let i = this.head; i < this.items.length; i++) {

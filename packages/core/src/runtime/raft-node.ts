@@ -28,7 +28,7 @@ import {
   type ProposeMessage,
   type ProposeResponseMessage,
 } from '../types.js';
-import { DeadlineWheel } from './deadlines.js';
+import { DeadlineWheel, keysWithin } from './deadlines.js';
 import { PendingProposals } from './pending-proposals.js';
 import { firstRequestId } from './request-ids.js';
 import { TypedEmitter } from './events.js';
@@ -154,6 +154,8 @@ type ApplyItem = readonly Entry[] | { readonly restore: SnapshotMeta };
 interface PendingProposal<Result> {
   readonly term: number;
   readonly count: number;
+  /** When it times out (scheduler clock). */
+  readonly deadline: number;
   /** Results so far of a batch; undefined for a single proposal (resolved with its one result). */
   readonly results: Result[] | undefined;
   readonly resolve: (value: ProposeResult<Result> & ProposeResult<Result>[]) => void;
@@ -165,12 +167,16 @@ interface ForwardedProposal<Result> {
   readonly leader: NodeId;
   readonly term: number;
   readonly commit: number;
+  /** When it times out (scheduler clock). */
+  readonly deadline: number;
   readonly resolve: (r: ProposeResult<Result>) => void;
   readonly reject: (e: Error) => void;
 }
 
 interface PendingRead {
   index: number;
+  /** When it times out (scheduler clock). */
+  readonly deadline: number;
   readonly fn: () => unknown;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: Error) => void;
@@ -375,9 +381,10 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
     if (leader === '') return Promise.reject(this.notLeader());
     const requestId = this.nextForwardId++;
     return new Promise((resolve, reject) => {
-      this.forwarded.set(requestId, { leader, term: this.raft.term, commit: this.raft.log.committed, resolve, reject });
+      const deadline = this.scheduler.now() + (options?.timeoutMs ?? this.tuning.proposalTimeoutMs);
+      this.forwarded.set(requestId, { leader, term: this.raft.term, commit: this.raft.log.committed, deadline, resolve, reject });
       this.pendingProposalCount++;
-      this.forwardDeadlines.add(this.scheduler.now() + (options?.timeoutMs ?? this.tuning.proposalTimeoutMs), requestId);
+      this.forwardDeadlines.add(deadline, requestId);
       this.queueMessages([{ type: MessageType.Propose, from: this.id, to: leader, term: this.raft.term, requestId, data: command }]);
       this.schedule();
     });
@@ -463,10 +470,11 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
     }
     this.schedule();
     return new Promise((resolve, reject) => {
-      const obsolete = this.proposals.add(first.index, { term: first.term, count: commands.length, results: batch ? [] : undefined, resolve, reject });
+      const deadline = this.scheduler.now() + (options?.timeoutMs ?? this.tuning.proposalTimeoutMs);
+      const obsolete = this.proposals.add(first.index, { term: first.term, count: commands.length, deadline, results: batch ? [] : undefined, resolve, reject });
       if (obsolete.length > 0) this.rejectTruncated(obsolete, first.index);
       this.pendingProposalCount += commands.length;
-      this.proposalDeadlines.add(this.scheduler.now() + (options?.timeoutMs ?? this.tuning.proposalTimeoutMs), first.index);
+      this.proposalDeadlines.add(deadline, first.index);
     });
   }
 
@@ -494,8 +502,9 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
     if (!(timeoutMs > 0)) return Promise.reject(new RangeError(`timeoutMs must be positive, got ${timeoutMs}`));
     const requestId = this.nextReadId++;
     return new Promise<T>((resolve, reject) => {
-      this.reads.set(requestId, { index: -1, fn, resolve: resolve as (value: unknown) => void, reject });
-      this.readDeadlines.add(this.scheduler.now() + timeoutMs, requestId);
+      const deadline = this.scheduler.now() + timeoutMs;
+      this.reads.set(requestId, { index: -1, deadline, fn, resolve: resolve as (value: unknown) => void, reject });
+      this.readDeadlines.add(deadline, requestId);
       if (consistency === 'lease') this.catchUpTicks();
       this.raft.readIndex(requestId, consistency === 'lease');
       this.schedule();
@@ -850,31 +859,41 @@ export class RaftNode<Result = unknown> extends TypedEmitter<RaftNodeEvents> {
     this.receiver.tick();
     this.promoteCaughtUpLearners();
     const now = this.scheduler.now();
-    this.proposalDeadlines.expire(now, (index) => {
-      const pending = this.proposals.get(index);
-      if (!pending) return;
-      this.proposals.delete(index);
-      this.pendingProposalCount -= pending.count;
-      pending.reject(new TimeoutError(`proposal at index ${index} did not complete in time; it may still commit`, true));
+    // Each operation's own deadline is checked: a range from the wheel can cover operations due
+    // later, and a proposal can hold the index of an older one whose deadline is on the wheel.
+    this.proposalDeadlines.expire(now, (lo, hi) => {
+      for (const index of this.proposals.firstsWithin(lo, hi)) {
+        const pending = this.proposals.get(index)!;
+        if (pending.deadline > now) continue;
+        this.proposals.delete(index);
+        this.pendingProposalCount -= pending.count;
+        pending.reject(new TimeoutError(`proposal at index ${index} did not complete in time; it may still commit`, true));
+      }
     });
-    this.forwardDeadlines.expire(now, (requestId) => {
-      const pending = this.forwarded.get(requestId);
-      if (!pending) return;
-      this.forwarded.delete(requestId);
-      this.pendingProposalCount--;
-      pending.reject(new TimeoutError('the forwarded proposal did not complete in time; it may still commit', true));
+    this.forwardDeadlines.expire(now, (lo, hi) => {
+      for (const requestId of keysWithin(this.forwarded, lo, hi)) {
+        const pending = this.forwarded.get(requestId)!;
+        if (pending.deadline > now) continue;
+        this.forwarded.delete(requestId);
+        this.pendingProposalCount--;
+        pending.reject(new TimeoutError('the forwarded proposal did not complete in time; it may still commit', true));
+      }
     });
-    this.readDeadlines.expire(now, (requestId) => {
-      const read = this.reads.get(requestId);
-      if (!read) return;
-      this.reads.delete(requestId);
-      // A read whose index is known waits in the apply queue: every id there must stay a live read.
-      const queued = read.index >= 0 ? this.readsWaitingApply.indexOf(requestId) : -1;
-      if (queued >= 0) this.readsWaitingApply.splice(queued, 1);
-      this.raft.forgetRead(requestId);
-      read.reject(new TimeoutError('read did not complete in time', false));
+    this.readDeadlines.expire(now, (lo, hi) => {
+      for (const requestId of keysWithin(this.reads, lo, hi)) this.expireRead(requestId, now);
     });
     this.schedule();
+  }
+
+  private expireRead(requestId: number, now: number): void {
+    const read = this.reads.get(requestId)!;
+    if (read.deadline > now) return;
+    this.reads.delete(requestId);
+    // A read whose index is known waits in the apply queue: every id there must stay a live read.
+    const queued = read.index >= 0 ? this.readsWaitingApply.indexOf(requestId) : -1;
+    if (queued >= 0) this.readsWaitingApply.splice(queued, 1);
+    this.raft.forgetRead(requestId);
+    read.reject(new TimeoutError('read did not complete in time', false));
   }
 
   private schedule(): void {
