@@ -81,7 +81,7 @@ function encodeEntries(w: FrameWriter, entries: readonly Entry[], prevIndex: num
   const payloads = w.endVector(total);
   // entry_ends: running end offsets.
   at = w.startVector(4, count, 4);
-  let view = w.dataView();
+  const view = w.dataView();
   let end = 0;
   for (let i = 0; i < count; i++) {
     end += entries[i]!.data.byteLength;
@@ -97,13 +97,7 @@ function encodeEntries(w: FrameWriter, entries: readonly Entry[], prevIndex: num
   }
   const types = w.endVector(count);
   at = w.startVector(8, count, 8);
-  view = w.dataView();
-  for (let i = 0; i < count; i++) {
-    const term = entries[i]!.term;
-    if (!Number.isSafeInteger(term) || term < 0) throw new RangeError(`entry term must be a safe non-negative integer, got ${term}`);
-    view.setUint32(at + 8 * i, term % TWO_32, true);
-    view.setUint32(at + 8 * i + 4, Math.floor(term / TWO_32), true);
-  }
+  for (let i = 0; i < count; i++) w.setU64(at + 8 * i, entries[i]!.term, 'entry term');
   const terms = w.endVector(count);
   return [terms, types, ends, payloads];
 }

@@ -78,10 +78,15 @@ export class FrameWriter {
   }
 
   private putU64(value: number, what: string): void {
-    if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${what} must be a safe non-negative integer, got ${value}`);
     this.space -= 8;
-    this.view.setUint32(this.space, value % TWO_32, true);
-    this.view.setUint32(this.space + 4, Math.floor(value / TWO_32), true);
+    this.setU64(this.space, value, what);
+  }
+
+  /** Writes a uint64 at `at` in `bytes()` (an element of a vector from startVector). */
+  setU64(at: number, value: number, what: string): void {
+    if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${what} must be a safe non-negative integer, got ${value}`);
+    this.view.setUint32(at, value % TWO_32, true);
+    this.view.setUint32(at + 4, Math.floor(value / TWO_32), true);
   }
 
   /** The uoffset to `target` if written at the next 4-byte slot (after prep(4, 0)). */
