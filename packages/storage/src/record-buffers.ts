@@ -8,9 +8,10 @@
  * round instead.
  */
 export class RecordBuffers {
-  private readonly free: Buffer[] = [];
+  /** Whole buffers ready for reuse (each take() hands out a view of one). */
+  private readonly free: ArrayBuffer[] = [];
   /** Buffers in the addon's hands, with the sequence number of the append that took each. */
-  private readonly lent: { seq: number; buffer: Buffer }[] = [];
+  private readonly lent: { seq: number; buffer: ArrayBuffer }[] = [];
   private lentHead = 0;
   private freeBytes = 0;
 
@@ -23,31 +24,31 @@ export class RecordBuffers {
     private readonly maxPooledBytes = 4 * 1024 * 1024,
   ) {}
 
-  /** A buffer of exactly `bytes` bytes (a view of a reused one when possible). */
+  /** A buffer of exactly `bytes` bytes, the start of a reused one when possible. */
   take(bytes: number): Buffer {
     for (let i = this.free.length - 1; i >= 0; i--) {
       const b = this.free[i]!;
       if (b.byteLength >= bytes) {
         this.free.splice(i, 1);
         this.freeBytes -= b.byteLength;
-        return b.subarray(0, bytes);
+        return Buffer.from(b, 0, bytes);
       }
     }
-    if (bytes > this.maxPooledBytes) return Buffer.allocUnsafeSlow(bytes);
-    // Sized up so that a slightly larger batch next time still fits.
+    // Sized up so that a slightly larger batch next time still fits; allocUnsafeSlow, so that the
+    // buffer owns its ArrayBuffer (not a slice of Buffer's shared pool).
     let size = 64 * 1024;
     while (size < bytes) size *= 2;
-    return Buffer.allocUnsafeSlow(size).subarray(0, bytes);
+    return Buffer.allocUnsafeSlow(bytes > this.maxPooledBytes ? bytes : size).subarray(0, bytes);
   }
 
   /** `buffer` (from take()) went to the addon with the append numbered `seq`. */
   lend(seq: number, buffer: Buffer): void {
-    this.lent.push({ seq, buffer });
+    this.lent.push({ seq, buffer: buffer.buffer as ArrayBuffer });
   }
 
   /** `buffer` (from take()) was not handed over after all. */
   giveBack(buffer: Buffer): void {
-    this.keep(buffer);
+    this.keep(buffer.buffer as ArrayBuffer);
   }
 
   /** The writer thread is done with every append numbered up to `seq`. */
@@ -55,7 +56,7 @@ export class RecordBuffers {
     const lent = this.lent;
     while (this.lentHead < lent.length && lent[this.lentHead]!.seq <= seq) {
       this.keep(lent[this.lentHead]!.buffer);
-      lent[this.lentHead++] = undefined as unknown as { seq: number; buffer: Buffer };
+      lent[this.lentHead++] = undefined as unknown as { seq: number; buffer: ArrayBuffer };
     }
     if (this.lentHead === lent.length) {
       lent.length = 0;
@@ -67,11 +68,9 @@ export class RecordBuffers {
     }
   }
 
-  private keep(view: Buffer): void {
-    // take() made every buffer with allocUnsafeSlow: each owns its whole ArrayBuffer.
-    const whole = Buffer.from(view.buffer, 0, view.buffer.byteLength);
-    if (whole.byteLength > this.maxPooledBytes || this.freeBytes + whole.byteLength > this.maxFreeBytes) return;
-    this.free.push(whole);
-    this.freeBytes += whole.byteLength;
+  private keep(buffer: ArrayBuffer): void {
+    if (buffer.byteLength > this.maxPooledBytes || this.freeBytes + buffer.byteLength > this.maxFreeBytes) return;
+    this.free.push(buffer);
+    this.freeBytes += buffer.byteLength;
   }
 }
