@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LocalCluster } from '@flotilla/examples';
 import { printTable, formatRate } from '../report.js';
-import { defaultDataRoot, measureFdatasync, measureRoundTrip } from './floor.js';
+import { defaultDataRoot, measureFdatasync, measureReplicationRound, measureRoundTrip } from './floor.js';
 
 export interface ClusterBenchOptions {
   readonly quick: boolean;
@@ -43,7 +43,9 @@ export async function runClusterBenchmark(options: ClusterBenchOptions): Promise
 
   const fsync = measureFdatasync(root, options.quick ? 200 : 1000);
   const rtt = await measureRoundTrip(options.quick ? 2000 : 10_000);
-  console.log(`\nFloor, measured now: fdatasync after a 4 KiB append p50 ${fsync.p50Us.toFixed(0)} µs (p99 ${fsync.p99Us.toFixed(0)}), loopback TCP round trip p50 ${rtt.p50Us.toFixed(0)} µs (p99 ${rtt.p99Us.toFixed(0)})`);
+  const round = await measureReplicationRound(root, options.quick ? 300 : 2000);
+  console.log(`\nFloor, measured now: fdatasync after a 4 KiB append p50 ${fsync.p50Us.toFixed(0)} µs (p99 ${fsync.p99Us.toFixed(0)}), loopback TCP round trip in one process p50 ${rtt.p50Us.toFixed(0)} µs (p99 ${rtt.p99Us.toFixed(0)})`);
+  console.log(`Round floor: 128 bytes from this process to two follower processes, each side writing it into a zero-filled file and fdatasyncing, until the local write and one follower's answer are done: p50 ${round.p50Us.toFixed(0)} µs (p99 ${round.p99Us.toFixed(0)})`);
 
   const dir = await mkdtemp(join(root, 'flotilla-bench-'));
   const results: ClusterResult[] = [];
@@ -87,13 +89,14 @@ export async function runClusterBenchmark(options: ClusterBenchOptions): Promise
   }
   printTable(
     `Cluster (W-propose): 3 processes, durable WAL, WebSocket transport, 128-byte commands, ${warmupMs / 1000} s warm-up + ${durationMs / 1000} s`,
-    ['C', 'proposals/s', 'p50 µs', 'p99 µs', 'p99.9 µs', 'p50 / fdatasync p50', 'leader RSS (first → last s)'],
+    ['C', 'proposals/s', 'p50 µs', 'p99 µs', 'p99.9 µs', 'p50 / round floor p50', 'p50 / fdatasync p50', 'leader RSS (first → last s)'],
     results.map((r) => [
       String(r.concurrency),
       formatRate(r.opsPerSec),
       String(r.p50Us),
       String(r.p99Us),
       String(r.p999Us),
+      `${(r.p50Us / round.p50Us).toFixed(2)}×`,
       `${(r.p50Us / fsync.p50Us).toFixed(2)}×`,
       r.leaderRssSamples.length > 1
         ? `${(r.leaderRssSamples[0]! / 1048576).toFixed(0)} → ${(r.leaderRssSamples[r.leaderRssSamples.length - 1]! / 1048576).toFixed(0)} MiB`
@@ -101,7 +104,14 @@ export async function runClusterBenchmark(options: ClusterBenchOptions): Promise
     ]),
   );
   if (options.json) {
-    const floor = { fdatasyncP50Us: fsync.p50Us, fdatasyncP99Us: fsync.p99Us, roundTripP50Us: rtt.p50Us, roundTripP99Us: rtt.p99Us };
+    const floor = {
+      fdatasyncP50Us: fsync.p50Us,
+      fdatasyncP99Us: fsync.p99Us,
+      roundTripP50Us: rtt.p50Us,
+      roundTripP99Us: rtt.p99Us,
+      replicationRoundP50Us: round.p50Us,
+      replicationRoundP99Us: round.p99Us,
+    };
     await writeFile(options.json, JSON.stringify(results.map((r) => ({ ...r, floor })), null, 2) + '\n');
     console.log(`results written to ${options.json}`);
   }
