@@ -25,6 +25,28 @@ export interface Entry {
   readonly data: Uint8Array;
 }
 
+/**
+ * An {@link Entry} as a follower makes them: the transport decodes entries into these and the
+ * storage reads them back from disk as these. Any object of the Entry shape is accepted everywhere;
+ * the class exists because of how V8 places objects. Object literals are tracked per creation site,
+ * and a site whose objects mostly survive young-generation collections is switched to allocating
+ * them in the old generation. A follower under light load keeps its recent entries cached for
+ * seconds, which trains a literal site that way; when load rises, every entry it decodes is then
+ * born old and dies old, and only full collections free them (measured after a C = 1 run: each
+ * follower scavenge promoting about 8 MB and taking up to 24 ms, and C = 256's p99 at 5.7-5.9 ms
+ * instead of 4.1-4.6). Instances of a class are not tracked per site, so they keep dying young. The
+ * leader's proposals stay literals: there an entry lives as long as its proposal is pending, and
+ * the same switch saves copying it at high concurrency (with LogEntry there, C = 4096 lost 13%).
+ */
+export class LogEntry implements Entry {
+  constructor(
+    readonly index: number,
+    readonly term: number,
+    readonly type: EntryType,
+    readonly data: Uint8Array,
+  ) {}
+}
+
 /** What must survive a crash before any message that depends on it leaves the node. */
 export interface HardState {
   readonly term: number;

@@ -1,4 +1,4 @@
-import type { Entry, EntryType } from '@flotilla/core';
+import { LogEntry, type Entry, type EntryType } from '@flotilla/core';
 
 /**
  * The log record layout as JavaScript sees it (the addon fills in the CRC):
@@ -41,13 +41,15 @@ export function decodeRecords(buf: Uint8Array): Entry[] {
   while (off < buf.byteLength) {
     const len = off + RECORD_HEADER_BYTES <= buf.byteLength ? view.getUint32(off, true) : 0;
     if (len < RECORD_HEADER_BYTES || off + len > buf.byteLength) throw new Error(`malformed record buffer at ${off}`);
-    out.push({
-      index: view.getUint32(off + 8, true) + view.getUint32(off + 12, true) * TWO_32,
-      term: view.getUint32(off + 16, true) + view.getUint32(off + 20, true) * TWO_32,
-      type: buf[off + 24] as EntryType,
-      // A view built from the ArrayBuffer costs about half of subarray() (no species lookup).
-      data: new Uint8Array(buffer, base + off + RECORD_HEADER_BYTES, len - RECORD_HEADER_BYTES),
-    });
+    out.push(
+      new LogEntry(
+        view.getUint32(off + 8, true) + view.getUint32(off + 12, true) * TWO_32,
+        view.getUint32(off + 16, true) + view.getUint32(off + 20, true) * TWO_32,
+        buf[off + 24] as EntryType,
+        // A view built from the ArrayBuffer costs about half of subarray() (no species lookup).
+        new Uint8Array(buffer, base + off + RECORD_HEADER_BYTES, len - RECORD_HEADER_BYTES),
+      ),
+    );
     off += len;
   }
   return out;

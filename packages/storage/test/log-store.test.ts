@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
-import { BusyError, ClosedError, CompactedError, EMPTY_HARD_STATE, type Entry } from '@flotilla/core';
+import { BusyError, ClosedError, CompactedError, EMPTY_HARD_STATE, LogEntry, type Entry } from '@flotilla/core';
 import { FileStorage, LockedError } from '@flotilla/storage';
 import { entry, payload, range, tempDir } from './helpers.js';
 
@@ -33,6 +33,17 @@ describe('FileStorage as a LogStore', () => {
     assert.equal(s.term(1), undefined);
     assert.deepEqual(s.initialState(), { hardState: EMPTY_HARD_STATE, snapshot: undefined });
     assert.deepEqual(s.entries(1, 1, 100), []);
+    await s.close();
+  });
+
+  // LogEntry (core's types.ts): object literals would let V8 pretenure every entry read back.
+  it('entries read back from disk are LogEntry instances', async () => {
+    const dir = fresh();
+    const s = await FileStorage.open(dir, { tailCacheBytes: 0 });
+    await s.write(undefined, range(1, 20, 1));
+    const read = s.entries(1, 21, Infinity);
+    assert.equal(read.length, 20);
+    for (const e of read) assert.ok(e instanceof LogEntry, `entry ${e.index} is a ${e.constructor.name}`);
     await s.close();
   });
 

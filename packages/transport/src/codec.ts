@@ -8,7 +8,7 @@
  * snapshot, proposal and result bytes are views into the decoded buffer (zero copy). The tests
  * read what the writer wrote through the flatc-generated code, field by field.
  */
-import { EntryType, MessageType } from '@flotilla/core';
+import { EntryType, LogEntry, MessageType } from '@flotilla/core';
 import type { ConfigState, Entry, Message, NodeId, SnapshotMeta } from '@flotilla/core';
 import { FrameWriter } from './frame-writer.js';
 
@@ -515,7 +515,7 @@ function decodeEntries(r: Reader, t: Table, prevIndex: number): Entry[] {
     if (type > 2) throw new FrameError('out-of-range', `unknown entry type ${type}`);
     const end = r.u32At(endsAt + 4 * i);
     if (end < start || end > payloadLength) throw new FrameError('inconsistent', `entry ${i} ends at ${end}`);
-    entries[i] = { index: prevIndex + 1 + i, term, type: type as EntryType, data: new Uint8Array(buffer, payloadBase + start, end - start) };
+    entries[i] = new LogEntry(prevIndex + 1 + i, term, type as EntryType, new Uint8Array(buffer, payloadBase + start, end - start));
     start = end;
   }
   if (start !== payloadLength) throw new FrameError('inconsistent', `payloads hold ${payloadLength} bytes, entries ${start}`);

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { MessageType } from '@flotilla/core';
+import { LogEntry, MessageType } from '@flotilla/core';
 import type { Message } from '@flotilla/core';
 import { decodeFrame, encodeFrame, FrameError } from '../src/codec.js';
 import { Body } from '../src/generated/frame_generated.js';
@@ -74,6 +74,20 @@ test('entry data are zero-copy views of the frame buffer', () => {
   assert.equal(decoded.type, MessageType.Append);
   if (decoded.type !== MessageType.Append) return;
   assert.equal(decoded.entries[1]!.data.buffer, bytes.buffer);
+});
+
+// LogEntry (core's types.ts): object literals would let V8 pretenure every decoded entry after a
+// quiet period, so that a busy follower collects them only with full collections.
+test('decoded entries are LogEntry instances', () => {
+  const data = new Uint8Array(16).fill(1);
+  const m: Message = {
+    type: MessageType.Append, from: FROM, to: TO, term: 3, prevIndex: 10, prevTerm: 2, commit: 9,
+    entries: [{ index: 11, term: 3, type: 0, data }, { index: 12, term: 3, type: 2, data }],
+  };
+  const decoded = decodeFrame(encodeFrame(CLUSTER, FROM, TO, [m]).slice()).messages[0]!;
+  if (decoded.type !== MessageType.Append) assert.fail(`decoded a ${decoded.type}`);
+  assert.equal(decoded.entries.length, 2);
+  for (const entry of decoded.entries) assert.ok(entry instanceof LogEntry, `a ${entry.constructor.name}`);
 });
 
 test('uint64 above 2^53 - 1 is rejected', () => {
