@@ -11,7 +11,7 @@ export class RecordBuffers {
   /** Whole buffers ready for reuse (each take() hands out a view of one). */
   private readonly free: ArrayBuffer[] = [];
   /** Buffers in the addon's hands, with the sequence number of the append that took each. */
-  private readonly lent: { seq: number; buffer: ArrayBuffer }[] = [];
+  private readonly lent: ({ seq: number; buffer: ArrayBuffer } | undefined)[] = [];
   private lentHead = 0;
   private freeBytes = 0;
 
@@ -56,7 +56,7 @@ export class RecordBuffers {
     const lent = this.lent;
     while (this.lentHead < lent.length && lent[this.lentHead]!.seq <= seq) {
       this.keep(lent[this.lentHead]!.buffer);
-      lent[this.lentHead++] = undefined as unknown as { seq: number; buffer: ArrayBuffer };
+      lent[this.lentHead++] = undefined;
     }
     if (this.lentHead === lent.length) {
       lent.length = 0;

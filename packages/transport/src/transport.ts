@@ -444,10 +444,21 @@ export class WebSocketTransport implements Transport {
 
   private clearPending(peer: Peer): void {
     if (peer.pending.length > 0) this.drop(peer.id, peer.pending.length);
-    peer.pending = [];
+    this.requeue(peer, []);
+  }
+
+  /** Makes `messages` what is queued for `peer`, recounting their bytes and where heartbeats sit. */
+  private requeue(peer: Peer, messages: Message[]): void {
+    peer.pending = messages;
     peer.pendingBytes = 0;
     peer.heartbeatAt = -1;
     peer.heartbeatResponseAt = -1;
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i]!;
+      peer.pendingBytes += estimateMessageBytes(m);
+      if (m.type === MessageType.Heartbeat) peer.heartbeatAt = i;
+      else if (m.type === MessageType.HeartbeatResponse) peer.heartbeatResponseAt = i;
+    }
   }
 
   private markDirty(peer: Peer): void {
@@ -495,10 +506,7 @@ export class WebSocketTransport implements Transport {
     if (peer.pendingBytes <= budget && link.buffered() <= this.highWater) {
       // The common case: everything queued fits in one frame.
       this.sendFrame(peer, link, pending);
-      peer.pending = [];
-      peer.pendingBytes = 0;
-      peer.heartbeatAt = -1;
-      peer.heartbeatResponseAt = -1;
+      this.requeue(peer, []);
       return;
     }
     let start = 0;
@@ -522,24 +530,8 @@ export class WebSocketTransport implements Transport {
       start = end;
       if (link.dead) break;
     }
-    if (start >= pending.length || link.dead) {
-      peer.pending = [];
-      peer.pendingBytes = 0;
-      peer.heartbeatAt = -1;
-      peer.heartbeatResponseAt = -1;
-      if (link.dead) return;
-    } else {
-      peer.pending = pending.slice(start);
-      peer.pendingBytes = 0;
-      peer.heartbeatAt = -1;
-      peer.heartbeatResponseAt = -1;
-      for (let i = 0; i < peer.pending.length; i++) {
-        const m = peer.pending[i]!;
-        peer.pendingBytes += estimateMessageBytes(m);
-        if (m.type === MessageType.Heartbeat) peer.heartbeatAt = i;
-        else if (m.type === MessageType.HeartbeatResponse) peer.heartbeatResponseAt = i;
-      }
-    }
+    // What backpressure held back stays queued (with a dead link, nothing does).
+    this.requeue(peer, start >= pending.length || link.dead ? [] : pending.slice(start));
   }
 
   private sendFrame(peer: Peer, link: Link, batch: Message[]): void {
@@ -660,8 +652,7 @@ export class WebSocketTransport implements Transport {
     if (peer.graceTimer) clearTimeout(peer.graceTimer);
     peer.reconnectTimer = undefined;
     peer.graceTimer = undefined;
-    peer.pending = [];
-    peer.pendingBytes = 0;
+    this.requeue(peer, []);
     this.wakeWriters(peer, true);
     const link = peer.link;
     peer.link = undefined;

@@ -1,11 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Command, StateMachine } from '@flotilla/core';
 
-/**
- * A state machine that remembers what it applied: a rolling SHA-256 over (index, command) and,
- * optionally, the list itself. Two nodes agree iff their digests at the same index agree, which is
- * what goRaft's users checked with sha1sum by hand. The result of a command is its index.
- */
 interface LedgerSnapshot {
   appliedIndex: number;
   count: number;
@@ -15,6 +10,11 @@ interface LedgerSnapshot {
   entries?: [number, string][];
 }
 
+/**
+ * A state machine that remembers what it applied: a rolling SHA-256 over (index, command) and,
+ * optionally, the list itself. Two nodes agree iff their digests at the same index agree, which is
+ * what goRaft's users checked with sha1sum by hand. The result of a command is its index.
+ */
 export class Ledger implements StateMachine<number> {
   appliedIndex = 0;
   count = 0;
