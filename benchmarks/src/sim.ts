@@ -3,7 +3,7 @@ import { printTable } from './report.js';
 
 /** A short simulated cluster run: seeds of faults and healing, every step checked. */
 export async function runSimulation(options: { quick: boolean }): Promise<void> {
-  const seeds = options.quick ? 10 : 50;
+  const seeds = options.quick ? 4 : 50;
   const rows: string[][] = [];
   let events = 0;
   let acknowledged = 0;

@@ -56,7 +56,7 @@ export async function runCoreBenchmarks(options: { quick: boolean }): Promise<vo
 
   const runtimeRows: string[][] = [];
   for (const concurrency of [1, 32, 256, 4096]) {
-    const r = await runtimeThroughput(concurrency, options.quick ? 1000 : 3000);
+    const r = await runtimeThroughput(concurrency, options.quick ? 500 : 3000);
     runtimeRows.push([String(concurrency), formatRate(r.opsPerSec), `${((r.opsPerSec / ceiling) * 100).toFixed(1)}%`, `${Math.round(r.p50Us)} µs`, `${Math.round(r.p99Us)} µs`]);
   }
   printTable(

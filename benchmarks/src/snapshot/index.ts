@@ -19,7 +19,7 @@ export interface SnapshotBenchOptions {
   readonly snapshotBytes?: number;
   /** Entries the cluster holds when the learner joins (default 1,000,000, quick 100,000). */
   readonly entries?: number;
-  /** Transfer rounds, each next to its own baselines (default 3, quick 2); the medians are reported. */
+  /** Transfer rounds, each next to its own baselines (default 3, quick 1); the medians are reported. */
   readonly rounds?: number;
   /** Tuning for every node (to try other snapshotChunkBytes / snapshotWindowChunks). */
   readonly tuning?: Partial<RaftNodeTuning>;
@@ -362,7 +362,7 @@ const secs = (v: number): string => `${v.toFixed(2)} s`;
 export async function runSnapshotBenchmark(options: SnapshotBenchOptions): Promise<SnapshotBenchResult> {
   const size = options.snapshotBytes ?? (options.quick ? 32 : 256) * 1024 * 1024;
   const entries = options.entries ?? (options.quick ? 100_000 : 1_000_000);
-  const rounds = options.rounds ?? (options.quick ? 2 : 3);
+  const rounds = options.rounds ?? (options.quick ? 1 : 3);
   const progress = (line: string): void => console.log(`  ${line} ...`);
   const dir = await mkdtemp(join(options.dataRoot ?? tmpdir(), 'flotilla-snapshot-bench-'));
   let result: SnapshotBenchResult;

@@ -88,14 +88,14 @@ async function appendBenchmarks(quick: boolean): Promise<void> {
   const rows: string[][] = [];
   const reps = 3;
   const unbatchedRuns: AppendResult[] = [];
-  for (let i = 0; i < reps; i++) unbatchedRuns.push(await baseline(1, quick ? 1000 : 4000));
+  for (let i = 0; i < reps; i++) unbatchedRuns.push(await baseline(1, quick ? 500 : 4000));
   const unbatched = median(unbatchedRuns);
   for (const inflight of [1, 16, 256, 4096]) {
-    const total = Math.max(quick ? 2000 : 5000, Math.min(inflight * (quick ? 400 : 1000), quick ? 300_000 : 2_000_000));
+    const total = Math.max(quick ? 2000 : 5000, Math.min(inflight * (quick ? 200 : 1000), quick ? 200_000 : 2_000_000));
     const oursRuns: AppendResult[] = [];
     const batchedRuns: AppendResult[] = [];
     for (let i = 0; i < reps; i++) {
-      oursRuns.push(await flotillaAppends(inflight, inflight === 1 ? (quick ? 1000 : 4000) : total));
+      oursRuns.push(await flotillaAppends(inflight, inflight === 1 ? (quick ? 500 : 4000) : total));
       if (inflight > 1) batchedRuns.push(await baseline(inflight, total));
     }
     const ours = median(oursRuns);
@@ -307,7 +307,7 @@ function preallocationCheck(quick: boolean): void {
  * baseline in the same run, without (each segment grows as it is written).
  */
 async function rolloverBenchmark(quick: boolean): Promise<void> {
-  const total = quick ? 600_000 : 2_000_000;
+  const total = quick ? 300_000 : 2_000_000;
   const segmentBytes = 16 * 1024 * 1024;
   const run = async (preallocate: boolean): Promise<{ perSec: number; syncs: Float64Array; segments: number }> => {
     const t = tempDir();
