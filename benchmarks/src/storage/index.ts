@@ -1,10 +1,14 @@
 import { mkdtempSync, openSync, closeSync, readdirSync, readSync, rmSync, writeSync, fdatasyncSync } from 'node:fs';
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
 import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { Bench } from 'tinybench';
 import type { Entry } from '@flotilla/core';
 import { FileStorage, native, RECORD_HEADER_BYTES } from '@flotilla/storage';
 import { formatRate, printTable } from '../report.js';
+import type { RssRun } from './rss-child.js';
 
 /**
  * Storage benchmarks: durable appends against a plain C write+fdatasync baseline measured in the
@@ -193,51 +197,28 @@ async function readBenchmarks(quick: boolean): Promise<void> {
 }
 
 async function rssBenchmark(quick: boolean): Promise<void> {
-  const t = tempDir();
   const total = quick ? 1_000_000 : 10_000_000;
-  const batch = 1000;
-  const inflight = 16;
-  const s = await FileStorage.open(t.dir);
-  const data = new Uint8Array(PAYLOAD_BYTES).fill(3);
-  const samples: number[] = [];
-  (globalThis as { gc?: () => void }).gc?.(); // start from a collected heap when --expose-gc is on
-  const sampler = setInterval(() => samples.push(process.memoryUsage().rss), 50);
-  const rssStart = process.memoryUsage().rss;
-  const started = performance.now();
-  let next = 1;
-  const pending: Promise<void>[] = [];
-  let lastCompact = 0;
-  while (next <= total) {
-    const entries: Entry[] = [];
-    for (let k = next; k < next + batch; k++) entries.push({ index: k, term: 1, type: 0, data });
-    next += batch;
-    pending.push(s.write(undefined, entries));
-    if (pending.length >= inflight) await pending.shift();
-    if (next - lastCompact > 500_000 && s.lastIndex() > 200_000) {
-      lastCompact = next;
-      await s.compact(s.lastIndex() - 100_000);
-    }
-  }
-  await Promise.all(pending);
-  const elapsed = (performance.now() - started) / 1000;
-  clearInterval(sampler);
-  samples.push(process.memoryUsage().rss);
-  const half = Math.floor(samples.length / 2);
-  const peakFirst = Math.max(...samples.slice(0, half));
-  const peakSecond = Math.max(...samples.slice(half));
-  await s.close();
-  // Reopen time for the log left behind (up to a few segments after compaction).
-  const openStarted = performance.now();
-  const reopened = await FileStorage.open(t.dir);
-  const openMs = performance.now() - openStarted;
-  const held = reopened.lastIndex() - reopened.firstIndex() + 1;
-  await reopened.close();
-  t.done();
+  const child = fork(fileURLToPath(new URL('./rss-child.ts', import.meta.url)), [String(total)], {
+    execArgv: ['--expose-gc', '--import', 'tsx', '--conditions=flotilla-source'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const [run] = (await Promise.race([
+    once(child, 'message'),
+    once(child, 'exit').then(([code]) => Promise.reject(new Error(`the RSS benchmark process exited with ${String(code)}`))),
+  ])) as [RssRun];
+  await once(child, 'exit');
   const mb = (n: number): string => `${(n / 1048576).toFixed(0)} MiB`;
+  const half = Math.floor(run.peakByTenth.length / 2);
+  const peakFirst = Math.max(...run.peakByTenth.slice(0, half));
+  const peakSecond = Math.max(...run.peakByTenth.slice(half));
+  const live = run.liveByTenth;
   printTable(
-    `Peak RSS appending ${total.toLocaleString('en')} ${PAYLOAD_BYTES}-byte entries (${batch} per write, ${inflight} writes in flight, compaction every 500k)`,
-    ['entries/s', 'RSS at start', 'peak, first half', 'peak, second half', 'second / first', `reopen (${held.toLocaleString('en')} entries)`],
-    [[formatRate(total / elapsed), mb(rssStart), mb(peakFirst), mb(peakSecond), `${(peakSecond / peakFirst).toFixed(2)}×`, `${openMs.toFixed(0)} ms`]],
+    `Peak RSS appending ${total.toLocaleString('en')} ${PAYLOAD_BYTES}-byte entries (1000 per write, 16 writes in flight, compaction every 500k; a process with Node's default heap settings)`,
+    ['entries/s', 'RSS at start', 'peak, first half', 'peak, second half', 'second / first', 'live heap after GC, first / last tenth', `reopen (${run.reopenedEntries.toLocaleString('en')} entries)`],
+    [[
+      formatRate(total / run.seconds), mb(run.rssStart), mb(peakFirst), mb(peakSecond), `${(peakSecond / peakFirst).toFixed(2)}×`,
+      `${(live[0]! / 1048576).toFixed(1)} / ${(live[live.length - 1]! / 1048576).toFixed(1)} MiB`, `${run.reopenMs.toFixed(0)} ms`,
+    ]],
   );
 }
 
