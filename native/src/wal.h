@@ -130,6 +130,9 @@ class Wal {
   void recover(RecoveryInfo* info);
   void writerLoop();
   void preallocLoop();
+  void reaperLoop();
+  // Closes dropped segments off the writer thread (see reaperLoop).
+  void reap(std::vector<SegPtr>& segs);
   void process(std::vector<Op>& batch, Done* done);
 
   // Group-commit state for appends between two structural ops.
@@ -199,6 +202,13 @@ class Wal {
   std::mutex pmu_;
   std::condition_variable pcv_;
   bool pNeed_ = false, pReady_ = false, pStop_ = false;
+
+  // Reaper: segments dropped by compaction or reset, closed on a thread of their own.
+  std::mutex rmu_;
+  std::condition_variable rcv_;
+  std::vector<SegPtr> reap_;
+  bool rStop_ = false;
+  std::thread reaper_;
   int pFd_ = -1;
   std::thread prealloc_;
 
