@@ -33,6 +33,11 @@ function us(ns: number): string {
   return ns >= 10_000_000 ? `${(ns / 1e6).toFixed(1)} ms` : `${Math.round(ns / 1000)} µs`;
 }
 
+/** Table cells for the given percentiles of sorted latencies (ns), then their maximum. */
+function latencyCells(sorted: Float64Array, percentiles: readonly number[]): string[] {
+  return [...percentiles.map((p) => us(percentile(sorted, p))), us(sorted[sorted.length - 1] ?? 0)];
+}
+
 interface AppendResult {
   readonly perSec: number;
   readonly p50: number; // ns
@@ -193,11 +198,7 @@ async function compactionBenchmark(quick: boolean): Promise<void> {
     name,
     formatRate(r.perSec),
     String(r.dropped),
-    us(percentile(r.latencies, 50)),
-    us(percentile(r.latencies, 99)),
-    us(percentile(r.latencies, 99.9)),
-    us(percentile(r.latencies, 99.99)),
-    us(r.latencies[r.latencies.length - 1] ?? 0),
+    ...latencyCells(r.latencies, [50, 99, 99.9, 99.99]),
     `${(percentile(r.latencies, 99.99) / percentile(without.latencies, 99.99)).toFixed(2)}×`,
   ];
   printTable(
@@ -407,10 +408,7 @@ async function rolloverBenchmark(quick: boolean): Promise<void> {
     name,
     formatRate(r.perSec),
     String(r.segments),
-    us(percentile(r.syncs, 50)),
-    us(percentile(r.syncs, 99)),
-    us(percentile(r.syncs, 99.9)),
-    us(r.syncs[r.syncs.length - 1] ?? 0),
+    ...latencyCells(r.syncs, [50, 99, 99.9]),
   ];
   printTable(
     `Group commits across segment rollovers: ${total.toLocaleString('en')} appends, 256 in flight, ${segmentBytes >> 20} MiB segments (latency of each write + fdatasync on the writer thread)`,
