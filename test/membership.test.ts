@@ -368,8 +368,7 @@ test('a restarted node keeps its link to a member of its configuration whose add
     await cluster.kill(next!);
     await cluster.startNode(next!);
     const leader = await cluster.waitForLeader(15_000, [next!, removed!]);
-    // (A 503 means nothing was done and the caller may retry, as a client does: a loaded machine
-    // can see an election right after the restart. CI once saw one here.)
+    // Writable: a 503 (nothing done, as right after an election) is retried as a client does.
     await putUntilDone(cluster, leader, 'after-restart', 'yes', 10_000);
   });
 });
