@@ -1055,7 +1055,9 @@ bool Wal::truncateFrom(uint64_t index, WalError* err) {
       return false;
     }
   }
-  if (!drop.empty() && !syncDir(err)) return false;
+  const bool dropped = !drop.empty();
+  reap(drop);  // whole segments cut off the end are freed off the writer thread too
+  if (dropped && !syncDir(err)) return false;
   if (keep) {
     uint64_t from = keep->offs[index - keep->first];
     uint64_t to = keep->end;
