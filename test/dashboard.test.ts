@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { withCluster } from './support/with-cluster.js';
+import { acceptedChange } from './support/membership-change.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -127,7 +128,7 @@ test('members that join and leave at run time appear on the dashboard and leave 
 
       // A 4th node joins as a learner: its row appears (from the members the nodes report), marked.
       await cluster.startJoiner('n4');
-      const added = await cluster.addMember('n4', false, leader);
+      const added = await acceptedChange(() => cluster.addMember('n4', false, leader));
       assert.equal(added.status, 200, JSON.stringify(added.body));
       await waitFor('n4 shown up', async () => (await page.locator('tr[data-member="n4"]').getAttribute('data-state')) === 'up');
       assert.equal(await page.locator('tr[data-member="n4"] td').first().textContent(), 'n4 (learner)');
@@ -135,7 +136,7 @@ test('members that join and leave at run time appear on the dashboard and leave 
       assert.deepEqual(info.members.map((m) => [m.id, m.voter]), [['n1', true], ['n2', true], ['n3', true], ['n4', false]]);
 
       // Removed again: the leader's configuration no longer has it, and its row goes.
-      const removed = await cluster.removeMember('n4', leader);
+      const removed = await acceptedChange(() => cluster.removeMember('n4', leader));
       assert.equal(removed.status, 200, JSON.stringify(removed.body));
       await waitFor('n4 gone from the page', async () => (await page.locator('tr[data-member="n4"]').count()) === 0);
       assert.match((await page.locator('#log').textContent()) ?? '', /n4 left the cluster/);
