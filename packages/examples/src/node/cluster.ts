@@ -1,4 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -60,19 +61,51 @@ interface Child {
 
 const CHILD = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './child.ts' : './child.js', import.meta.url));
 
-/** Free TCP ports on 127.0.0.1, found by binding port 0. */
-export async function freePorts(count: number): Promise<number[]> {
-  const ports: number[] = [];
-  while (ports.length < count) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const server = createServer();
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => {
-        const address = server.address();
-        server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-      });
+/**
+ * The kernel's range for ephemeral ports (Linux), or undefined where it cannot be read. Ports a
+ * test cluster listens on are taken from below it: a port found free by binding port 0 comes from
+ * this range, and between the probe and the node's own bind any outgoing connection on the machine
+ * (a client dialing a peer in a test running beside it) may be given it. Seen in CI: a node exited
+ * at start with "cannot listen for HTTP on 127.0.0.1:42469 (in use?)".
+ */
+function ephemeralRange(): [number, number] | undefined {
+  try {
+    const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    return Number.isInteger(lo) && Number.isInteger(hi) && lo! > 0 && hi! >= lo! ? [lo!, hi!] : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Listens on 127.0.0.1:`port` and closes again; resolves to the port bound, or 0 if it is taken. */
+function probePort(port: number): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const server = createServer();
+    server.once('error', (error: NodeJS.ErrnoException) => (error.code === 'EADDRINUSE' || error.code === 'EACCES' ? resolve(0) : reject(error)));
+    server.listen(port, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
     });
-    if (!ports.includes(port)) ports.push(port);
+  });
+}
+
+/** Lowest port handed out below the ephemeral range (above the well-known and common service ports). */
+const LOW_PORT_FLOOR = 10_000;
+
+/**
+ * Free TCP ports on 127.0.0.1 for test clusters: random ports below the kernel's ephemeral range,
+ * each checked by binding it (when that range cannot be read or leaves no room, ports found by
+ * binding port 0).
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const range = ephemeralRange();
+  const below = range && range[0] - LOW_PORT_FLOOR >= 1000 ? range[0] : undefined;
+  const ports: number[] = [];
+  for (let attempts = 0; ports.length < count; attempts++) {
+    if (attempts > 1000 + count * 10) throw new Error(`could not find ${count} free ports on 127.0.0.1`);
+    const wanted = below === undefined ? 0 : LOW_PORT_FLOOR + Math.floor(Math.random() * (below - LOW_PORT_FLOOR));
+    const port = await probePort(wanted);
+    if (port > 0 && !ports.includes(port)) ports.push(port);
   }
   return ports;
 }

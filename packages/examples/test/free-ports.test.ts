@@ -1,0 +1,24 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { test } from 'node:test';
+import { freePorts } from '../src/node/cluster.js';
+
+const RANGE_FILE = '/proc/sys/net/ipv4/ip_local_port_range';
+
+test('freePorts gives distinct ports below the ephemeral range, where no outgoing connection can take them, and each can be bound', async () => {
+  const ports = await freePorts(40);
+  assert.equal(new Set(ports).size, 40);
+  if (existsSync(RANGE_FILE)) {
+    const [lo] = readFileSync(RANGE_FILE, 'utf8').trim().split(/\s+/).map(Number);
+    for (const port of ports) assert.ok(port >= 10_000 && port < lo!, `port ${port} is not below the ephemeral range starting at ${lo}`);
+  }
+  for (const port of ports.slice(0, 5)) {
+    const server = createServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => resolve());
+    });
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+});
