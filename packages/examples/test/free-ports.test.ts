@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { freePorts } from '../src/node/cluster.js';
 
@@ -21,4 +23,12 @@ test('freePorts gives distinct ports below the ephemeral range, where no outgoin
     });
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
+});
+
+test('freePorts reserves what it hands out, so a second caller on the machine gets other ports', async () => {
+  const first = await freePorts(30);
+  const dir = join(tmpdir(), 'flotilla-port-reservations');
+  for (const port of first) assert.ok(existsSync(join(dir, String(port))), `port ${port} is reserved`);
+  const second = await freePorts(30);
+  assert.deepEqual(second.filter((p) => first.includes(p)), []);
 });

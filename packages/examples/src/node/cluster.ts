@@ -1,7 +1,8 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { quorumActive, type ConfigState, type RaftNodeTuning } from '@flotilla/core';
@@ -92,10 +93,37 @@ function probePort(port: number): Promise<number> {
 /** Lowest port handed out below the ephemeral range (above the well-known and common service ports). */
 const LOW_PORT_FLOOR = 10_000;
 
+/** Where processes on this machine note the ports they handed out, so two never get the same one. */
+const RESERVATIONS = join(tmpdir(), 'flotilla-port-reservations');
+/** A reservation covers the time from the probe to the node's own bind; older ones are ignored. */
+const RESERVATION_MS = 120_000;
+
+/**
+ * Notes `port` as handed out; false if another process (or this one) did so recently. Two test
+ * files starting clusters at the same moment could otherwise both find the same port free.
+ */
+function reserve(port: number): boolean {
+  const path = join(RESERVATIONS, String(port));
+  try {
+    mkdirSync(RESERVATIONS, { recursive: true });
+    writeFileSync(path, String(process.pid), { flag: 'wx' });
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') return true; // no shared directory: the probe alone decides
+    try {
+      if (Date.now() - statSync(path).mtimeMs < RESERVATION_MS) return false;
+      writeFileSync(path, String(process.pid));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
 /**
  * Free TCP ports on 127.0.0.1 for test clusters: random ports below the kernel's ephemeral range,
- * each checked by binding it (when that range cannot be read or leaves no room, ports found by
- * binding port 0).
+ * each checked by binding it and reserved for two minutes against other processes on the machine
+ * (when that range cannot be read or leaves no room, ports found by binding port 0).
  */
 export async function freePorts(count: number): Promise<number[]> {
   const range = ephemeralRange();
@@ -105,7 +133,7 @@ export async function freePorts(count: number): Promise<number[]> {
     if (attempts > 1000 + count * 10) throw new Error(`could not find ${count} free ports on 127.0.0.1`);
     const wanted = below === undefined ? 0 : LOW_PORT_FLOOR + Math.floor(Math.random() * (below - LOW_PORT_FLOOR));
     const port = await probePort(wanted);
-    if (port > 0 && !ports.includes(port)) ports.push(port);
+    if (port > 0 && !ports.includes(port) && reserve(port)) ports.push(port);
   }
   return ports;
 }
